@@ -1,0 +1,139 @@
+// Package ledger is Parsimony's domain and its PostgreSQL store: users, the group tree,
+// memberships, mappings from source identities, usage with its daily rollups, collector
+// runs, quarantine and the audit log. Every collector and the seed write through it.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned (wrapped) when a named thing does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned (wrapped) when a change would break the ledger's rules
+// (a cycle in the tree, a slug taken, a time zone that disagrees with the data).
+var ErrConflict = errors.New("conflict")
+
+// lockKey serialises the writers of rollups (ingest, re-mapping) so that their
+// read-modify-write of rollup rows never interleaves or deadlocks. Ingest is one
+// set-based statement per step, so a single writer is also the fastest on a small
+// machine.
+const lockKey = 0x7061727369 // "parsi"
+
+// Options configure a Ledger.
+type Options struct {
+	// Location is the site's time zone: usage is split into days, and days into
+	// months, in it. The first Open records it in the database; a later Open with
+	// another zone fails, since the stored days would no longer line up.
+	Location *time.Location
+	Logger   *slog.Logger
+}
+
+// Ledger is the store. It is safe for concurrent use.
+type Ledger struct {
+	pool *pgxpool.Pool
+	loc  *time.Location
+	log  *slog.Logger
+
+	mu         sync.Mutex
+	partitions map[time.Time]bool // usage partitions known to exist, by local month start
+}
+
+// Open checks the database against opts and returns a Ledger on pool.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error) {
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	l := &Ledger{pool: pool, loc: opts.Location, log: opts.Logger, partitions: map[time.Time]bool{}}
+	zone := opts.Location.String()
+	var stored string
+	err := pool.QueryRow(ctx, `
+		INSERT INTO settings (key, value) VALUES ('time_zone', $1)
+		ON CONFLICT (key) DO UPDATE SET value = settings.value
+		RETURNING value`, zone).Scan(&stored)
+	if err != nil {
+		return nil, fmt.Errorf("read site time zone: %w", err)
+	}
+	if stored != zone {
+		return nil, fmt.Errorf("%w: the database's usage is split by days in %s, but the configured time zone is %s", ErrConflict, stored, zone)
+	}
+	return l, nil
+}
+
+// Location is the site's time zone.
+func (l *Ledger) Location() *time.Location { return l.loc }
+
+// Pool is the database pool, for packages that read the ledger's tables directly
+// (reports, the web app).
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
+// ensurePartitions creates the monthly usage partitions that months need. It runs
+// in its own short transaction, before an ingest, because creating a partition
+// locks the parent table; it is a no-op for months already known.
+func (l *Ledger) ensurePartitions(ctx context.Context, months []time.Time) error {
+	l.mu.Lock()
+	var missing []time.Time
+	for _, m := range months {
+		if !l.partitions[m] {
+			missing = append(missing, m)
+		}
+	}
+	l.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+			return err
+		}
+		for _, m := range missing {
+			name := partitionName(m)
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				continue
+			}
+			upper := time.Date(m.Year(), m.Month()+1, 1, 0, 0, 0, 0, l.loc)
+			// Bounds are literal timestamps with their offset: DDL takes no parameters.
+			ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF usage FOR VALUES FROM ('%s') TO ('%s')`,
+				pgx.Identifier{name}.Sanitize(), m.Format(time.RFC3339), upper.Format(time.RFC3339))
+			if _, err := tx.Exec(ctx, ddl); err != nil {
+				return fmt.Errorf("create partition %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ensure usage partitions: %w", err)
+	}
+	l.mu.Lock()
+	for _, m := range missing {
+		l.partitions[m] = true
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+func partitionName(month time.Time) string {
+	return fmt.Sprintf("usage_y%04dm%02d", month.Year(), int(month.Month()))
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
