@@ -95,7 +95,7 @@ func randomRecords(rng *rand.Rand, tr tree, n int) []ledger.Record {
 	resources := ledger.Resources()
 	recs := make([]ledger.Record, 0, n)
 	for i := 0; i < n; i++ {
-		start := windowStart.Add(time.Duration(rng.Int64N(int64(40*24*time.Hour)))).Truncate(time.Second)
+		start := windowStart.Add(time.Duration(rng.Int64N(int64(40 * 24 * time.Hour)))).Truncate(time.Second)
 		length := time.Duration(rng.ExpFloat64() * float64(8*time.Hour)).Truncate(time.Second)
 		alloc := rng.Int64N(1 << 36)
 		recs = append(recs, ledger.Record{
