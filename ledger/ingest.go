@@ -5,38 +5,46 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Ingest stores a batch in one transaction and says what became of each record.
 //
 // Records that cannot be stored (negative quantities, end before start, an unknown
 // resource, text PostgreSQL cannot hold) go to quarantine with their raw input and the
-// reason, as do the batch's Rejects. The rest are split into site-local days, their
-// users and groups resolved through the mappings (unknown accounts land in the
-// unassigned bucket, unknown user names become users), COPYed into a staging table
-// and merged with set-based SQL:
+// reason, as do the batch's Rejects. For the rest, one indexed lookup finds which are
+// stored already and as what:
 //
-//   - a record whose key is new is inserted;
 //   - a record stored with the same content is left alone;
 //   - a record stored with other content (a running job that ran on) has all its
-//     earlier parts deleted and the new ones inserted,
+//     earlier parts deleted, and the rollups lose exactly what those parts held;
+//   - new and revised records are split into site-local days, their users and groups
+//     resolved through the mappings (unknown accounts land in the unassigned bucket,
+//     unknown user names become users), COPYed into a staging table and inserted
+//     with one set-based statement; their sums, added up here, are added to the
+//     rollups with one upsert.
 //
-// and the daily rollups move by exactly what was deleted and inserted. Running the
-// same batch again therefore changes nothing, and a crash before the commit leaves
-// nothing behind.
+// Running the same batch again therefore changes nothing, and a crash before the
+// commit leaves nothing behind.
 func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 	var c Counts
 	c.Read = int64(len(b.Records) + len(b.Rejects))
+	timer := newStepTimer()
 
 	rejects := make([]Reject, 0, len(b.Rejects))
 	rejects = append(rejects, b.Rejects...)
 	// Last one wins within a batch, as it would across batches.
 	latest := make(map[naturalKey]int, len(b.Records))
 	valid := make([]*Record, 0, len(b.Records))
+	hashes := make([]int64, 0, len(b.Records))
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.normalise()
@@ -44,44 +52,25 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 			rejects = append(rejects, Reject{Source: r.Source, Cluster: r.Cluster, Raw: r.rawText(), Reason: err.Error()})
 			continue
 		}
-		k := r.key()
+		k, h := r.key(), r.hash()
 		if j, dup := latest[k]; dup {
-			if valid[j].hash() == r.hash() {
+			if hashes[j] == h {
 				c.Unchanged++
 			} else {
 				c.Revised++
 			}
-			valid[j] = r
+			valid[j], hashes[j] = r, h
 			continue
 		}
 		latest[k] = len(valid)
 		valid = append(valid, r)
+		hashes = append(hashes, h)
 	}
 	c.Quarantined = int64(len(rejects))
-
-	rows := make([]stagedPart, 0, len(valid)+len(valid)/4)
-	monthSet := map[time.Time]bool{}
-	for _, r := range valid {
-		h := r.hash()
-		var attrs []byte
-		if len(r.Attrs) > 0 {
-			var err error
-			if attrs, err = json.Marshal(r.Attrs); err != nil {
-				return Counts{}, fmt.Errorf("encode attributes of %s: %w", r.ExternalID, err)
-			}
-		}
-		for _, p := range splitDays(r, l.loc) {
-			rows = append(rows, stagedPart{rec: r, part: p, hash: h, attrs: attrs})
-			monthSet[monthStart(p.start, l.loc)] = true
-		}
-	}
-	months := make([]time.Time, 0, len(monthSet))
-	for m := range monthSet {
-		months = append(months, m)
-	}
-	if err := l.ensurePartitions(ctx, months); err != nil {
+	if err := l.ensurePartitions(ctx, l.monthsOf(valid)); err != nil {
 		return Counts{}, err
 	}
+	timer.lap("validate")
 
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
@@ -93,24 +82,101 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 		if len(valid) == 0 {
 			return nil
 		}
-		unmapped, err := l.resolve(ctx, tx, valid, rows)
+		if err := createStagingTables(ctx, tx); err != nil {
+			return err
+		}
+		stored, err := findStored(ctx, tx, valid)
+		if err != nil {
+			return err
+		}
+		timer.lap("find")
+		var changed, revised []*Record
+		var changedHashes []int64
+		var oldEnds []time.Time
+		for i, r := range valid {
+			if old, ok := stored[i]; ok {
+				if old.hash == hashes[i] {
+					c.Unchanged++
+					continue
+				}
+				revised = append(revised, r)
+				oldEnds = append(oldEnds, old.end)
+				c.Revised++
+			} else {
+				c.Ingested++
+			}
+			changed = append(changed, r)
+			changedHashes = append(changedHashes, hashes[i])
+		}
+		if len(revised) > 0 {
+			if err := l.deleteRevised(ctx, tx, revised, oldEnds); err != nil {
+				return err
+			}
+			timer.lap("delete revised")
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		rows, err := l.splitAll(changed, changedHashes)
+		if err != nil {
+			return err
+		}
+		unmapped, err := l.resolve(ctx, tx, changed, rows)
 		if err != nil {
 			return err
 		}
 		c.Unmapped = unmapped
-		revised, unchanged, err := mergeParts(ctx, tx, b.RunID, rows)
-		if err != nil {
+		timer.lap("split and resolve")
+		if err := insertParts(ctx, tx, b.RunID, rows); err != nil {
 			return err
 		}
-		c.Revised += revised
-		c.Unchanged += unchanged
-		c.Ingested = int64(len(valid)) - revised - unchanged
+		timer.lap("insert")
+		if err := addToRollups(ctx, tx, rows); err != nil {
+			return err
+		}
+		timer.lap("rollups")
 		return nil
 	})
 	if err != nil {
 		return Counts{}, fmt.Errorf("ingest batch of %d records: %w", len(b.Records), err)
 	}
+	timer.lap("commit")
+	l.log.Debug("ingested batch", "counts", c.String(), "steps", timer.String())
 	return c, nil
+}
+
+// monthsOf lists the local months the records touch, for their partitions.
+func (l *Ledger) monthsOf(recs []*Record) []time.Time {
+	set := map[time.Time]bool{}
+	for _, r := range recs {
+		last := monthStart(r.End, l.loc)
+		for m := monthStart(r.Start, l.loc); !m.After(last); m = time.Date(m.Year(), m.Month()+1, 1, 0, 0, 0, 0, l.loc) {
+			set[m] = true
+		}
+	}
+	months := make([]time.Time, 0, len(set))
+	for m := range set {
+		months = append(months, m)
+	}
+	return months
+}
+
+// splitAll cuts the records into day parts, ready for staging.
+func (l *Ledger) splitAll(recs []*Record, hashes []int64) ([]stagedPart, error) {
+	rows := make([]stagedPart, 0, len(recs)+len(recs)/4)
+	for i, r := range recs {
+		var attrs []byte
+		if len(r.Attrs) > 0 {
+			var err error
+			if attrs, err = json.Marshal(r.Attrs); err != nil {
+				return nil, fmt.Errorf("encode attributes of %s: %w", r.ExternalID, err)
+			}
+		}
+		for _, p := range splitDays(r, l.loc) {
+			rows = append(rows, stagedPart{rec: r, part: p, hash: hashes[i], attrs: attrs})
+		}
+	}
+	return rows, nil
 }
 
 // stagedPart is one row of the staging table: a day part of a record, with the
@@ -227,7 +293,7 @@ func (l *Ledger) resolve(ctx context.Context, tx pgx.Tx, valid []*Record, rows [
 	return unmapped, nil
 }
 
-// stageColumns are the usage columns the staging table carries, in COPY order.
+// stageColumns are the usage columns ingest writes, in COPY order (run_id follows).
 var stageColumns = []string{
 	"source", "cluster", "external_id", "resource", "record_start", "record_end",
 	"start_time", "end_time", "day", "quantity", "allocated", "used", "group_id", "user_id",
@@ -237,6 +303,7 @@ var stageColumns = []string{
 // partSource feeds staged parts to COPY without building a [][]any of the batch.
 type partSource struct {
 	rows []stagedPart
+	run  any // the run id, or nil
 	i    int
 	vals []any
 }
@@ -260,11 +327,12 @@ func (s *partSource) Values() ([]any, error) {
 	s.vals = append(s.vals[:0],
 		r.Source, r.Cluster, r.ExternalID, r.Resource, r.Start, r.End,
 		p.part.start, p.part.end, p.part.day, p.part.quantity, p.part.allocated, p.part.used, group, user,
-		r.Account, r.User, r.Partition, r.QoS, r.Nodes, r.JobName, r.State, attrs, p.hash)
+		r.Account, r.User, r.Partition, r.QoS, r.Nodes, r.JobName, r.State, attrs, p.hash, s.run)
 	return s.vals, nil
 }
 
-// rollupDelta is the shared tail of every statement that moves rollups: it adds the
+// rollupDelta is the shared tail of the statements that move rollups for usage rows
+// that leave or change group (deleting a revised record, re-mapping): it adds the
 // signed sums of the rows of a CTE named "changed" (usage columns and a sign, +1 for
 // rows that arrive, -1 for rows that leave) to rollup_daily. GROUP BY makes each key
 // appear once, as ON CONFLICT DO UPDATE needs.
@@ -282,84 +350,232 @@ const rollupDelta = `
 	    used      = r.used      + excluded.used,
 	    records   = r.records   + excluded.records`
 
-// mergeParts COPYs the parts into staging and merges them into usage and rollups. It
-// returns how many records were revised and how many were unchanged.
-func mergeParts(ctx context.Context, tx pgx.Tx, runID int64, rows []stagedPart) (revised, unchanged int64, err error) {
-	// Temporary tables live as long as the connection; ON COMMIT DELETE ROWS empties
-	// them after each batch, so a pooled connection creates them once.
-	if _, err := tx.Exec(ctx, `
-		CREATE TEMP TABLE IF NOT EXISTS stage_usage (LIKE usage INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
-		CREATE TEMP TABLE IF NOT EXISTS stage_existing (
-			source text, cluster text, external_id text, resource text, record_start timestamptz,
-			old_end timestamptz, old_hash bigint, new_hash bigint
-		) ON COMMIT DELETE ROWS`); err != nil {
-		return 0, 0, fmt.Errorf("create staging tables: %w", err)
+// createStagingTables makes the batch's temporary tables. They live as long as the
+// connection; ON COMMIT DELETE ROWS empties them after each batch, so a pooled
+// connection creates them once.
+func createStagingTables(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE IF NOT EXISTS stage_revised (
+			source text, cluster text, external_id text, resource text, record_start timestamptz, start_time timestamptz
+		) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS stage_rollup (
+			day date, group_id bigint, user_id bigint, source text, cluster text, resource text, partition text,
+			quantity numeric, allocated numeric, used numeric, records bigint
+		) ON COMMIT DELETE ROWS`)
+	if err != nil {
+		return fmt.Errorf("create staging tables: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_usage"}, stageColumns, &partSource{rows: rows}); err != nil {
-		return 0, 0, fmt.Errorf("copy into staging: %w", err)
+	return nil
+}
+
+// storedVersion is what the ledger holds of a record already.
+type storedVersion struct {
+	end  time.Time
+	hash int64
+}
+
+// findStored looks up which records are stored already, by index into recs.
+//
+// First, per source and cluster, it reads the latest start_time stored (one descent
+// of the natural-key index, which orders each source's rows by time). A record that
+// starts after it cannot be stored: collectors read forward in time, so most of a
+// fresh batch is settled without a lookup. Each remaining record costs one probe of
+// the unique index for its first part (whose start_time equals record_start), which
+// PostgreSQL prunes to one partition.
+func findStored(ctx context.Context, tx pgx.Tx, recs []*Record) (map[int]storedVersion, error) {
+	type stream struct{ source, cluster string }
+	latest := map[stream]time.Time{}
+	for _, r := range recs {
+		latest[stream{r.Source, r.Cluster}] = time.Time{}
 	}
-	// Statistics let the planner probe usage's unique index once per staged record
-	// (a first part's start_time equals its record_start, so the probe names the
-	// partition) instead of scanning usage.
-	if _, err := tx.Exec(ctx, `ANALYZE stage_usage`); err != nil {
-		return 0, 0, fmt.Errorf("analyze staging: %w", err)
-	}
-	// Which staged records are stored already, and as what?
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO stage_existing
-		SELECT s.source, s.cluster, s.external_id, s.resource, s.record_start, u.record_end, u.record_hash, s.record_hash
-		FROM stage_usage s
-		JOIN usage u ON u.source = s.source AND u.cluster = s.cluster AND u.external_id = s.external_id
-		            AND u.resource = s.resource AND u.record_start = s.record_start
-		            AND u.start_time = s.record_start
-		WHERE s.start_time = s.record_start`); err != nil {
-		return 0, 0, fmt.Errorf("find stored records: %w", err)
-	}
-	if err := tx.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE old_hash <> new_hash), count(*) FILTER (WHERE old_hash = new_hash)
-		FROM stage_existing`).Scan(&revised, &unchanged); err != nil {
-		return 0, 0, fmt.Errorf("count stored records: %w", err)
-	}
-	if revised > 0 {
-		// The earlier version's parts lie between its start and its old end.
-		if _, err := tx.Exec(ctx, `
-			WITH changed AS (
-				DELETE FROM usage u
-				USING stage_existing e
-				WHERE e.old_hash <> e.new_hash
-				  AND u.source = e.source AND u.cluster = e.cluster AND u.external_id = e.external_id
-				  AND u.resource = e.resource AND u.record_start = e.record_start
-				  AND u.start_time BETWEEN e.record_start AND e.old_end
-				RETURNING u.*, -1 AS sign
-			)`+rollupDelta); err != nil {
-			return 0, 0, fmt.Errorf("replace revised records: %w", err)
+	for s := range latest {
+		var t *time.Time
+		if err := tx.QueryRow(ctx, `SELECT max(start_time) FROM usage WHERE source = $1 AND cluster = $2`,
+			s.source, s.cluster).Scan(&t); err != nil {
+			return nil, fmt.Errorf("find latest stored usage of %s/%s: %w", s.source, s.cluster, err)
+		}
+		if t != nil {
+			latest[s] = *t
 		}
 	}
-	insert := `
-		WITH changed AS (
-			INSERT INTO usage (` + joinColumns(stageColumns) + `, run_id)
-			SELECT ` + joinColumns(prefixColumns("s.", stageColumns)) + `, $1
-			FROM stage_usage s
-			%s
-			RETURNING *, 1 AS sign
-		)` + rollupDelta
-	skipUnchanged := ""
-	if unchanged > 0 {
-		skipUnchanged = `WHERE NOT EXISTS (
-				SELECT 1 FROM stage_existing e
-				WHERE e.old_hash = e.new_hash
-				  AND e.source = s.source AND e.cluster = s.cluster AND e.external_id = s.external_id
-				  AND e.resource = s.resource AND e.record_start = s.record_start)`
+	var index []int
+	var sources, clusters, ids, resources []string
+	var starts []time.Time
+	for i, r := range recs {
+		l := latest[stream{r.Source, r.Cluster}]
+		if l.IsZero() || r.Start.After(l) {
+			continue
+		}
+		index = append(index, i)
+		sources, clusters = append(sources, r.Source), append(clusters, r.Cluster)
+		ids, resources = append(ids, r.ExternalID), append(resources, r.Resource)
+		starts = append(starts, r.Start)
 	}
+	stored := map[int]storedVersion{}
+	if len(index) == 0 {
+		return stored, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT k.i, u.record_end, u.record_hash
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+		     WITH ORDINALITY AS k(source, cluster, external_id, resource, record_start, i)
+		JOIN usage u ON u.source = k.source AND u.cluster = k.cluster AND u.start_time = k.record_start
+		            AND u.external_id = k.external_id AND u.resource = k.resource
+		            AND u.record_start = k.record_start`,
+		sources, clusters, ids, resources, starts)
+	if err != nil {
+		return nil, fmt.Errorf("find stored records: %w", err)
+	}
+	var i int
+	var v storedVersion
+	if _, err := pgx.ForEachRow(rows, []any{&i, &v.end, &v.hash}, func() error {
+		stored[index[i-1]] = v
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("find stored records: %w", err)
+	}
+	return stored, nil
+}
+
+// deleteRevised removes every part of the stored versions of revised records and
+// takes them out of the rollups. The old parts' start times follow from the record's
+// start and its old end (the same day split), so each is deleted by its exact key.
+func (l *Ledger) deleteRevised(ctx context.Context, tx pgx.Tx, revised []*Record, oldEnds []time.Time) error {
+	var rows [][]any
+	for j, r := range revised {
+		old := Record{Start: r.Start, End: oldEnds[j]}
+		for _, p := range splitDays(&old, l.loc) {
+			rows = append(rows, []any{r.Source, r.Cluster, r.ExternalID, r.Resource, r.Start, p.start})
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_revised"},
+		[]string{"source", "cluster", "external_id", "resource", "record_start", "start_time"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("stage revised records: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		WITH changed AS (
+			DELETE FROM usage u
+			USING stage_revised e
+			WHERE u.source = e.source AND u.cluster = e.cluster AND u.start_time = e.start_time
+			  AND u.external_id = e.external_id AND u.resource = e.resource AND u.record_start = e.record_start
+			RETURNING u.*, -1 AS sign
+		)`+rollupDelta); err != nil {
+		return fmt.Errorf("remove earlier versions of revised records: %w", err)
+	}
+	return nil
+}
+
+// insertParts COPYs the parts straight into usage, which routes each to its monthly
+// partition. A violated constraint aborts the COPY and with it the batch's
+// transaction, so nothing half-copied can remain; the records were validated and
+// classified as new (under the ingest lock) before, so none is expected.
+func insertParts(ctx context.Context, tx pgx.Tx, runID int64, rows []stagedPart) error {
 	var run any
 	if runID != 0 {
 		run = runID
 	}
-	if _, err := tx.Exec(ctx, fmt.Sprintf(insert, skipUnchanged), run); err != nil {
-		return 0, 0, fmt.Errorf("insert usage: %w", err)
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage"}, append(stageColumns, "run_id"), &partSource{rows: rows, run: run}); err != nil {
+		return fmt.Errorf("copy into usage: %w", err)
 	}
-	return revised, unchanged, nil
+	return nil
 }
+
+// rollupKey is one row of rollup_daily.
+type rollupKey struct {
+	day                                  time.Time
+	group, user                          int64 // 0: unassigned / unknown
+	source, cluster, resource, partition string
+}
+
+// sum128 adds non-negative int64s without overflow: a day of a large file system in
+// byte-seconds passes int64's range.
+type sum128 struct{ hi, lo uint64 }
+
+func (s *sum128) add(v int64) {
+	var carry uint64
+	s.lo, carry = bits.Add64(s.lo, uint64(v), 0)
+	s.hi += carry
+}
+
+// value is the sum as pgx encodes it into numeric.
+func (s sum128) value() any {
+	if s.hi == 0 && s.lo <= math.MaxInt64 {
+		return int64(s.lo)
+	}
+	n := new(big.Int).SetUint64(s.hi)
+	n.Lsh(n, 64)
+	n.Or(n, new(big.Int).SetUint64(s.lo))
+	return pgtype.Numeric{Int: n, Valid: true}
+}
+
+type rollupSums struct {
+	quantity, allocated, used sum128
+	records                   int64
+}
+
+// addToRollups adds the parts' sums to the daily rollups. The sums are made here,
+// from the parts in memory, so PostgreSQL only upserts one row per rollup key.
+func addToRollups(ctx context.Context, tx pgx.Tx, rows []stagedPart) error {
+	sums := map[rollupKey]*rollupSums{}
+	for i := range rows {
+		p := &rows[i]
+		k := rollupKey{day: p.part.day, source: p.rec.Source, cluster: p.rec.Cluster, resource: p.rec.Resource, partition: p.rec.Partition}
+		if p.groupID != nil {
+			k.group = *p.groupID
+		}
+		if p.userID != nil {
+			k.user = *p.userID
+		}
+		s := sums[k]
+		if s == nil {
+			s = &rollupSums{}
+			sums[k] = s
+		}
+		s.quantity.add(p.part.quantity)
+		s.allocated.add(p.part.allocated)
+		s.used.add(p.part.used)
+		if p.part.start.Equal(p.rec.Start) {
+			s.records++
+		}
+	}
+	out := make([][]any, 0, len(sums))
+	for k, s := range sums {
+		out = append(out, []any{k.day, nullID(k.group), nullID(k.user), k.source, k.cluster, k.resource, k.partition,
+			s.quantity.value(), s.allocated.value(), s.used.value(), s.records})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_rollup"},
+		[]string{"day", "group_id", "user_id", "source", "cluster", "resource", "partition", "quantity", "allocated", "used", "records"},
+		pgx.CopyFromRows(out)); err != nil {
+		return fmt.Errorf("stage rollups: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO rollup_daily AS r (day, group_id, user_id, source, cluster, resource, partition, quantity, allocated, used, records)
+		SELECT * FROM stage_rollup
+		ON CONFLICT ON CONSTRAINT rollup_daily_key DO UPDATE SET
+		    quantity  = r.quantity  + excluded.quantity,
+		    allocated = r.allocated + excluded.allocated,
+		    used      = r.used      + excluded.used,
+		    records   = r.records   + excluded.records`); err != nil {
+		return fmt.Errorf("add to rollups: %w", err)
+	}
+	return nil
+}
+
+// stepTimer measures the steps of an ingest for the debug log.
+type stepTimer struct {
+	last  time.Time
+	steps []string
+}
+
+func newStepTimer() *stepTimer { return &stepTimer{last: time.Now()} }
+
+func (t *stepTimer) lap(name string) {
+	now := time.Now()
+	t.steps = append(t.steps, fmt.Sprintf("%s=%s", name, now.Sub(t.last).Round(time.Microsecond)))
+	t.last = now
+}
+
+func (t *stepTimer) String() string { return strings.Join(t.steps, " ") }
 
 // quarantine keeps input that could not become usage. The same raw text with the same
 // reason is one row, however often it is read.

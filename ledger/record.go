@@ -197,12 +197,13 @@ func (r *Record) validate() error {
 	}
 	// PostgreSQL text holds neither NUL nor invalid UTF-8; one such value would fail
 	// the whole COPY, so the record is refused here instead.
-	for name, v := range map[string]string{
-		"source": r.Source, "cluster": r.Cluster, "external id": r.ExternalID, "account": r.Account,
-		"user": r.User, "partition": r.Partition, "qos": r.QoS, "job name": r.JobName, "state": r.State,
-	} {
-		if !storableText(v) {
-			bad("%s is not valid UTF-8 text", name)
+	texts := [...]struct{ name, value string }{
+		{"source", r.Source}, {"cluster", r.Cluster}, {"external id", r.ExternalID}, {"account", r.Account},
+		{"user", r.User}, {"partition", r.Partition}, {"qos", r.QoS}, {"job name", r.JobName}, {"state", r.State},
+	}
+	for _, t := range texts {
+		if !storableText(t.value) {
+			bad("%s is not valid UTF-8 text", t.name)
 		}
 	}
 	for k, v := range r.Attrs {

@@ -157,7 +157,7 @@ CREATE TABLE quarantine (
 -- Every part carries the record's end and a hash of its content, so re-reading a record
 -- is recognised as unchanged (one index probe on its first part, whose start_time equals
 -- record_start) and a revised record (a running job that ran longer) replaces all of its
--- earlier parts.
+-- earlier parts (whose start times follow from its start and old end).
 CREATE TABLE usage (
     source       text NOT NULL,
     cluster      text NOT NULL,
@@ -188,7 +188,11 @@ CREATE TABLE usage (
     CHECK (start_time <= end_time AND record_start <= start_time AND end_time <= record_end)
 ) PARTITION BY RANGE (start_time);
 
-CREATE UNIQUE INDEX usage_natural_key ON usage (source, cluster, external_id, resource, record_start, start_time);
+-- The natural key, with start_time third: a source's rows then lie in time order in
+-- the index, so new (later) rows append at its right edge, and "the latest row of
+-- this source" is one descent — ingest uses it to skip looking up records that start
+-- after everything stored.
+CREATE UNIQUE INDEX usage_natural_key ON usage (source, cluster, start_time, external_id, resource, record_start);
 -- Unassigned usage is what admins map later; this partial index finds it by identity.
 CREATE INDEX usage_unassigned_idx ON usage (source, cluster, account) WHERE group_id IS NULL;
 
@@ -211,8 +215,8 @@ CREATE TABLE rollup_daily (
     CONSTRAINT rollup_daily_key UNIQUE NULLS NOT DISTINCT
         (day, group_id, user_id, source, cluster, resource, partition)
 );
+-- The unique key starts with day, so it also serves site-wide day ranges.
 CREATE INDEX rollup_daily_group_day ON rollup_daily (group_id, day);
-CREATE INDEX rollup_daily_day ON rollup_daily (day);
 
 CREATE TABLE audit_log (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -51,8 +51,10 @@ func Main(m *testing.M) {
 	code := m.Run()
 	if server.cluster != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := server.cluster.Stop(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "pgtest: stop cluster:", err)
+		// Destroy, not Stop: as root the cluster may live outside dir (where the
+		// postgres user can reach it), and that must go too.
+		if err := server.cluster.Destroy(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: remove cluster:", err)
 		}
 		cancel()
 	}
