@@ -415,13 +415,19 @@ func findStored(ctx context.Context, tx pgx.Tx, recs []*Record) (map[int]storedV
 	if len(index) == 0 {
 		return stored, nil
 	}
+	// LATERAL … LIMIT 1 makes each lookup an index probe whatever the planner thinks
+	// of the array's size: a hash join would read every partition of usage.
 	rows, err := tx.Query(ctx, `
 		SELECT k.i, u.record_end, u.record_hash
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
 		     WITH ORDINALITY AS k(source, cluster, external_id, resource, record_start, i)
-		JOIN usage u ON u.source = k.source AND u.cluster = k.cluster AND u.start_time = k.record_start
-		            AND u.external_id = k.external_id AND u.resource = k.resource
-		            AND u.record_start = k.record_start`,
+		CROSS JOIN LATERAL (
+			SELECT record_end, record_hash FROM usage u
+			WHERE u.source = k.source AND u.cluster = k.cluster AND u.start_time = k.record_start
+			  AND u.external_id = k.external_id AND u.resource = k.resource
+			  AND u.record_start = k.record_start
+			LIMIT 1
+		) u`,
 		sources, clusters, ids, resources, starts)
 	if err != nil {
 		return nil, fmt.Errorf("find stored records: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,15 +124,25 @@ func (l *Ledger) Report(ctx context.Context, q ReportQuery) ([]ReportRow, error)
 		args["resource"] = q.Resource
 	}
 	keyList := strings.Join(append(append([]string{}, keys...), "x.resource"), ", ")
+	// Join only what the keys and filters use: on a month of a large site the
+	// rollups hold hundreds of thousands of rows.
+	var joins []string
+	if q.GroupID != 0 || slices.Contains(q.By, ByGroup) {
+		joins = append(joins, "LEFT JOIN groups g ON g.id = x.group_id")
+	}
+	if q.Depth > 0 && slices.Contains(q.By, ByGroup) {
+		joins = append(joins, "LEFT JOIN groups a ON a.path = subpath(g.path, 0, least(@depth::int, nlevel(g.path)))")
+	}
+	if slices.Contains(q.By, ByUser) {
+		joins = append(joins, "LEFT JOIN users p ON p.id = x.user_id")
+	}
 	sql := fmt.Sprintf(`
 		SELECT %[1]s, %[2]s
 		FROM %[3]s x
-		LEFT JOIN groups g ON g.id = x.group_id
-		LEFT JOIN groups a ON a.path = subpath(g.path, 0, least(@depth::int, nlevel(g.path)))
-		LEFT JOIN users p ON p.id = x.user_id
+		%[5]s
 		WHERE %[4]s
 		GROUP BY %[1]s
-		ORDER BY %[1]s`, keyList, "("+strings.Join(sums, ")::text, (")+")::text", table, strings.Join(where, " AND "))
+		ORDER BY %[1]s`, keyList, "("+strings.Join(sums, ")::text, (")+")::text", table, strings.Join(where, " AND "), strings.Join(joins, "\n\t\t"))
 	rows, err := l.pool.Query(ctx, sql, args)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)

@@ -1,0 +1,51 @@
+# Parsimony's make targets. The README's two commands are `make demo` and `make test`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed clean
+
+all: build
+
+build:
+	$(GO) build -o bin/parsimony ./cmd/parsimony
+
+# The web app on a private PostgreSQL with a seeded institution; no configuration.
+demo: build
+	./bin/parsimony demo
+
+# Vet, race-enabled tests of every package against real PostgreSQL, and a check that
+# generated files (templ) are current.
+test: vet fmt-check check-generated
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+generate:
+	$(GO) tool templ generate
+
+# templ generate must leave the committed _templ.go files as they are.
+check-generated:
+	@$(GO) tool templ generate >/dev/null 2>&1 || { echo "templ generate failed"; exit 1; }
+	@if [ -n "$$(git status --porcelain -- '*_templ.go')" ]; then \
+		echo "generated templ files are stale; run 'make generate' and commit:"; \
+		git status --porcelain -- '*_templ.go'; exit 1; fi
+
+# Go benchmarks of the ledger (subtree totals at 10,000 groups, …).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./ledger/...
+
+# 2 million usage rows through Ingest vs a raw COPY of the same rows.
+bench-ingest:
+	$(GO) run ./internal/cmd/benchingest
+
+# The benchmark institution (10 million jobs) into a throwaway database, timed.
+bench-seed:
+	$(GO) run ./internal/cmd/benchseed
+
+clean:
+	rm -rf bin

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/config"
+	"github.com/parsimony-hpc/parsimony/internal/pgcluster"
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/migrations"
+	"github.com/parsimony-hpc/parsimony/report"
+	"github.com/parsimony-hpc/parsimony/seed"
+)
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "demo", "[--data DIR] [--listen ADDR]")
+	dataDir := fs.String("data", defaultDemoDir(), "`folder` that holds the demo's private PostgreSQL (reused on the next start)")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the web app on")
+	randomSeed := fs.Uint64("random-seed", 1, "random seed of the demo institution (first start only)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	bin, err := pgcluster.FindBinaries()
+	if err != nil {
+		return err
+	}
+	e.log.Info("starting private PostgreSQL", "binaries", bin, "data", *dataDir)
+	// The cluster is stopped on the way out even when ctx (Ctrl-C) has ended, so it
+	// gets a context of its own.
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: *dataDir, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cluster.Stop(stopCtx); err != nil {
+			e.log.Error("stop PostgreSQL", "err", err)
+			return
+		}
+		e.log.Info("PostgreSQL stopped")
+	}()
+
+	cfg := config.Default()
+	cfg.Site.Name = "Demo University"
+	cfg.Database.URL = cluster.URL("parsimony")
+	cfg.Server.Listen = *listen
+	m, err := migrations.New(cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	err = m.Up()
+	m.Close()
+	if err != nil {
+		return err
+	}
+	l, pool, err := openLedger(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	var groups int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM groups`).Scan(&groups); err != nil {
+		return fmt.Errorf("look for demo data: %w", err)
+	}
+	if groups == 0 {
+		e.log.Info("first start: seeding the demo institution")
+		sum, err := seedLedger(ctx, e, l, seed.Options{Scale: "demo", RandomSeed: *randomSeed})
+		if err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+		e.log.Info("seeded", "groups", sum.Groups, "users", sum.Users, "jobs", sum.Jobs, "elapsed", sum.Elapsed.Round(time.Millisecond))
+	}
+	if err := printDemoTotals(ctx, e, l); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nParsimony demo: open http://%s/ (Ctrl-C stops it; data kept in %s)\n", *listen, *dataDir)
+	err = serve(ctx, e, l, cfg.Site.Name, *listen)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// defaultDemoDir is the demo's folder in the user's data directory
+// ($XDG_DATA_HOME, else ~/.local/share).
+func defaultDemoDir() string {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return filepath.Join(os.TempDir(), "parsimony-demo")
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "parsimony", "demo")
+}
+
+// printDemoTotals shows the seeded institution's usage this month and in all, by
+// department, so a first start says what it holds.
+func printDemoTotals(ctx context.Context, e *env, l *ledger.Ledger) error {
+	now := time.Now().In(l.Location())
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, l.Location())
+	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, l.Location())
+	by := []string{ledger.ByGroup}
+	rows, err := l.Report(ctx, ledger.ReportQuery{From: monthStart, To: tomorrow, By: by, Depth: 2, Resource: ledger.ResourceCPU})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "CPU usage by department, %s %d to date:\n\n", now.Month(), now.Year())
+	if err := report.WriteTable(e.stdout, by, rows); err != nil {
+		return err
+	}
+	all, err := l.Report(ctx, ledger.ReportQuery{From: time.Date(1970, 1, 1, 0, 0, 0, 0, l.Location()), To: tomorrow})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nEverything in the ledger:")
+	fmt.Fprintln(e.stdout)
+	return report.WriteTable(e.stdout, nil, all)
+}

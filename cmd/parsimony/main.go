@@ -1,0 +1,129 @@
+// Command parsimony is Parsimony's one binary: usage accounting and chargeback for
+// research computing. main only parses flags, builds the pieces and runs them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand: `parsimony NAME …`.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what every command gets: where to write and how to log.
+type env struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "run the web app on a private PostgreSQL with a seeded institution (no configuration)", runDemo},
+		{"serve", "serve the web app against DATABASE_URL", runServe},
+		{"migrate", "apply or revert the database schema: up | down N | version | force V", runMigrate},
+		{"seed", "create a realistic institution with usage (demo or benchmark scale)", runSeed},
+		{"report", "usage totals by group, user, cluster, resource over a window (like sreport)", runReport},
+		{"config", "check a configuration file: config check FILE", runConfig},
+		{"healthcheck", "exit 0 if a running server answers ready (for container health checks)", runHealthcheck},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks an error that is the caller's wording, not a failure; its message
+// has been printed with the command's usage.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	level := slog.LevelInfo
+	if os.Getenv("PARSIMONY_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		default:
+			fmt.Fprintf(stderr, "parsimony %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "parsimony: unknown command %q\n\n", args[0])
+	printUsage(stderr)
+	return 2
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Parsimony — usage accounting and chargeback for research computing.")
+	fmt.Fprintln(w, "\nUsage: parsimony COMMAND [flags]   (parsimony COMMAND --help for its flags)\n\nCommands:")
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+}
+
+// newFlags makes a command's flag set, printing usage and errors to stderr.
+func newFlags(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("parsimony "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: parsimony %s %s\n\nFlags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, turning flag errors into errUsage (already printed).
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// usageError prints a wording problem with the command's usage.
+func usageError(e *env, fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(e.stderr, "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return errUsage
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"fmt"
+	"math/big"
+	"net/http"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+// overview shows the month to date by top-level group, from the rollups.
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	loc := s.ledger.Location()
+	now := s.now().In(loc)
+	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc)
+	to := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, loc)
+	rows, err := s.ledger.Report(r.Context(), ledger.ReportQuery{From: from, To: to, By: []string{ledger.ByGroup}, Depth: 1})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	groups, err := s.ledger.Groups(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	names := map[string]string{ledger.UnassignedGroup: "Unassigned (no mapping yet)"}
+	for _, g := range groups {
+		names[g.Slug] = g.Name
+	}
+	page := views.OverviewPage{
+		Layout: views.LayoutProps{Title: "Overview", SiteName: s.siteName, CSSURL: s.assets.URL("app.css")},
+		Period: fmt.Sprintf("%s %d, month to date", now.Month(), now.Year()),
+	}
+	col := map[string]int{}
+	for _, res := range ledger.Resources() {
+		for _, row := range rows {
+			if row.Resource == res {
+				col[res] = len(page.Columns)
+				page.Columns = append(page.Columns, views.OverviewColumn{Resource: res, Unit: ledger.HumanUnitOf(res).Name})
+				break
+			}
+		}
+	}
+	byGroup := map[string][]*big.Int{}
+	var order []string
+	for _, row := range rows {
+		slug := row.Keys[0]
+		if byGroup[slug] == nil {
+			byGroup[slug] = make([]*big.Int, len(page.Columns))
+			order = append(order, slug)
+		}
+		byGroup[slug][col[row.Resource]] = row.Quantity
+	}
+	for _, slug := range order {
+		vr := views.OverviewRow{Slug: slug, Name: names[slug], Unassigned: slug == ledger.UnassignedGroup}
+		for i, q := range byGroup[slug] {
+			if q == nil {
+				q = new(big.Int)
+			}
+			vr.Cells = append(vr.Cells, ledger.FormatHuman(page.Columns[i].Resource, q))
+		}
+		page.Rows = append(page.Rows, vr)
+	}
+	s.render(w, r, views.Overview(page))
+}
