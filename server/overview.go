@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"sort"
 	"math/big"
 	"net/http"
 	"time"
@@ -16,12 +17,22 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	now := s.now().In(loc)
 	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc)
 	to := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, loc)
-	rows, err := s.ledger.Report(r.Context(), ledger.ReportQuery{From: from, To: to, By: []string{ledger.ByGroup}, Depth: 1})
+	groups, err := s.ledger.Groups(r.Context())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	groups, err := s.ledger.Groups(r.Context())
+	// One institution at the top says little: show its departments instead.
+	depth, tops := 1, 0
+	for _, g := range groups {
+		if g.ParentID == 0 {
+			tops++
+		}
+	}
+	if tops == 1 {
+		depth = 2
+	}
+	rows, err := s.ledger.Report(r.Context(), ledger.ReportQuery{From: from, To: to, By: []string{ledger.ByGroup}, Depth: depth})
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -33,6 +44,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	page := views.OverviewPage{
 		Layout: views.LayoutProps{Title: "Overview", SiteName: s.siteName, CSSURL: s.assets.URL("app.css")},
 		Period: fmt.Sprintf("%s %d, month to date", now.Month(), now.Year()),
+		Level:  map[int]string{1: "top-level group", 2: "department"}[depth],
 	}
 	col := map[string]int{}
 	for _, res := range ledger.Resources() {
@@ -54,15 +66,33 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		byGroup[slug][col[row.Resource]] = row.Quantity
 	}
+	// Groups by name, the unassigned bucket last, then the total.
+	sort.SliceStable(order, func(i, j int) bool {
+		ui, uj := order[i] == ledger.UnassignedGroup, order[j] == ledger.UnassignedGroup
+		if ui != uj {
+			return uj
+		}
+		return names[order[i]] < names[order[j]]
+	})
+	total := make([]*big.Int, len(page.Columns))
+	for i := range total {
+		total[i] = new(big.Int)
+	}
 	for _, slug := range order {
 		vr := views.OverviewRow{Slug: slug, Name: names[slug], Unassigned: slug == ledger.UnassignedGroup}
 		for i, q := range byGroup[slug] {
 			if q == nil {
 				q = new(big.Int)
 			}
+			total[i].Add(total[i], q)
 			vr.Cells = append(vr.Cells, ledger.FormatHuman(page.Columns[i].Resource, q))
 		}
 		page.Rows = append(page.Rows, vr)
+	}
+	if len(order) > 0 {
+		for i, q := range total {
+			page.Total = append(page.Total, ledger.FormatHuman(page.Columns[i].Resource, q))
+		}
 	}
 	s.render(w, r, views.Overview(page))
 }
