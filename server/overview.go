@@ -2,9 +2,9 @@ package server
 
 import (
 	"fmt"
-	"sort"
 	"math/big"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
