@@ -34,6 +34,7 @@ func commands() []command {
 		{"demo", "run the web app on a private PostgreSQL with a seeded institution (no configuration)", runDemo},
 		{"serve", "serve the web app against DATABASE_URL", runServe},
 		{"migrate", "apply or revert the database schema: up | down N | version | force V", runMigrate},
+		{"collect", "collect usage from a source: collect csv --file PATH", runCollect},
 		{"seed", "create a realistic institution with usage (demo or benchmark scale)", runSeed},
 		{"report", "usage totals by group, user, cluster, resource over a window (like sreport)", runReport},
 		{"config", "check a configuration file: config check FILE", runConfig},

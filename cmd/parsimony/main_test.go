@@ -192,6 +192,23 @@ func TestSeedCommand(t *testing.T) {
 	}
 }
 
+func TestCollectCSVCommand(t *testing.T) {
+	t.Parallel()
+	cfg := configFor(t, pgtest.NewDatabase(t), "UTC")
+	file := filepath.Join(t.TempDir(), "usage.csv")
+	os.WriteFile(file, []byte("source,cluster,external_id,resource,start,end,quantity,account,user\n"+
+		"api,lab-box,j1,cpu,2026-10-01T10:00:00Z,2026-10-01T11:00:00Z,3600,physics,ann\n"+
+		"api,lab-box,j2,cpu,2026-10-01T10:00:00Z,yesterday,3600,physics,ann\n"), 0o600)
+	code, out, stderr := cli(t, "collect", "csv", "--config", cfg, "--file", file)
+	if code != 0 || !strings.Contains(out, "read 2, ingested 1, revised 0, unchanged 0, quarantined 1, unmapped 1") {
+		t.Fatalf("collect csv: exit %d, %q, %q", code, out, stderr)
+	}
+	code, out, _ = cli(t, "collect", "csv", "--config", cfg, "--file", file)
+	if code != 0 || !strings.Contains(out, "ingested 0, revised 0, unchanged 1, quarantined 1") {
+		t.Fatalf("collect csv again: exit %d, %q", code, out)
+	}
+}
+
 func TestNoDatabaseIsAClearError(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("PARSIMONY_DATABASE_URL", "")
