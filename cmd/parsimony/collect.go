@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/parsimony-hpc/parsimony/ledger"
+
 	"github.com/parsimony-hpc/parsimony/collectors/csvimport"
 )
 
@@ -37,27 +39,20 @@ func runCollectCSV(ctx context.Context, e *env, args []string) error {
 	if *file == "" {
 		return usageError(e, fs, "--file is required")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	l, pool, err := openLedger(ctx, e, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	var in io.Reader = os.Stdin
-	name := "stdin"
-	if *file != "-" {
-		f, err := os.Open(*file)
-		if err != nil {
-			return err
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+		var in io.Reader = os.Stdin
+		name := "stdin"
+		if *file != "-" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in, name = f, *file
 		}
-		defer f.Close()
-		in, name = f, *file
-	}
-	c, err := csvimport.Import(ctx, l, in, name, csvimport.Options{})
-	fmt.Fprintf(e.stdout, "%s: read %d, ingested %d, revised %d, unchanged %d, quarantined %d, unmapped %d\n",
-		name, c.Read, c.Ingested, c.Revised, c.Unchanged, c.Quarantined, c.Unmapped)
-	return err
+		c, err := csvimport.Import(ctx, l, in, name, csvimport.Options{})
+		fmt.Fprintf(e.stdout, "%s: read %d, ingested %d, revised %d, unchanged %d, quarantined %d, unmapped %d\n",
+			name, c.Read, c.Ingested, c.Revised, c.Unchanged, c.Quarantined, c.Unmapped)
+		return err
+	})
 }

@@ -52,3 +52,18 @@ func openLedger(ctx context.Context, e *env, cfg config.Config) (*ledger.Ledger,
 	}
 	return l, pool, nil
 }
+
+// withLedger loads the configuration at cfgPath, opens the ledger and runs fn with
+// it, closing the database afterwards.
+func withLedger(ctx context.Context, e *env, cfgPath string, fn func(l *ledger.Ledger) error) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	l, pool, err := openLedger(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return fn(l)
+}

@@ -34,43 +34,36 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *resource != "" && ledger.Unit(*resource) == "" {
 		return usageError(e, fs, "unknown resource %q", *resource)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	l, pool, err := openLedger(ctx, e, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	from, err := report.ParseTime(*fromS, l.Location())
-	if err != nil {
-		return usageError(e, fs, "--from: %v", err)
-	}
-	to, err := report.ParseTime(*toS, l.Location())
-	if err != nil {
-		return usageError(e, fs, "--to: %v", err)
-	}
-	q := ledger.ReportQuery{From: from, To: to, By: by, Depth: *depth, Resource: *resource}
-	if *groupSlug != "" {
-		g, err := l.GroupBySlug(ctx, *groupSlug)
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+		from, err := report.ParseTime(*fromS, l.Location())
+		if err != nil {
+			return usageError(e, fs, "--from: %v", err)
+		}
+		to, err := report.ParseTime(*toS, l.Location())
+		if err != nil {
+			return usageError(e, fs, "--to: %v", err)
+		}
+		q := ledger.ReportQuery{From: from, To: to, By: by, Depth: *depth, Resource: *resource}
+		if *groupSlug != "" {
+			g, err := l.GroupBySlug(ctx, *groupSlug)
+			if err != nil {
+				return err
+			}
+			q.GroupID = g.ID
+		}
+		rows, err := l.Report(ctx, q)
 		if err != nil {
 			return err
 		}
-		q.GroupID = g.ID
-	}
-	rows, err := l.Report(ctx, q)
-	if err != nil {
-		return err
-	}
-	if *format == "csv" {
-		return report.WriteCSV(e.stdout, by, rows)
-	}
-	source := "daily rollups"
-	if !l.DayAligned(from, to) {
-		source = "usage rows, pro rata"
-	}
-	fmt.Fprintf(e.stdout, "Usage %s – %s (%s, from %s)\n\n", from.In(l.Location()).Format("2006-01-02 15:04 MST"),
-		to.In(l.Location()).Format("2006-01-02 15:04 MST"), l.Location(), source)
-	return report.WriteTable(e.stdout, by, rows)
+		if *format == "csv" {
+			return report.WriteCSV(e.stdout, by, rows)
+		}
+		source := "daily rollups"
+		if !l.DayAligned(from, to) {
+			source = "usage rows, pro rata"
+		}
+		fmt.Fprintf(e.stdout, "Usage %s – %s (%s, from %s)\n\n", from.In(l.Location()).Format("2006-01-02 15:04 MST"),
+			to.In(l.Location()).Format("2006-01-02 15:04 MST"), l.Location(), source)
+		return report.WriteTable(e.stdout, by, rows)
+	})
 }

@@ -23,22 +23,15 @@ func runSeed(ctx context.Context, e *env, args []string) error {
 	if *scale != "demo" && *scale != "bench" {
 		return usageError(e, fs, "--scale is demo or bench")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	l, pool, err := openLedger(ctx, e, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	sum, err := seedLedger(ctx, e, l, seed.Options{Scale: *scale, Months: *months, RandomSeed: *randomSeed})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "seeded %d groups, %d users, %d jobs in %s: %v\n",
-		sum.Groups, sum.Users, sum.Jobs, sum.Elapsed.Round(time.Second), sum.Counts)
-	return nil
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+		sum, err := seedLedger(ctx, e, l, seed.Options{Scale: *scale, Months: *months, RandomSeed: *randomSeed})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "seeded %d groups, %d users, %d jobs in %s: %v\n",
+			sum.Groups, sum.Users, sum.Jobs, sum.Elapsed.Round(time.Second), sum.Counts)
+		return nil
+	})
 }
 
 // seedLedger runs the seed with a progress line on a terminal.

@@ -13,18 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/parsimony-hpc/parsimony/internal/pgcluster"
+	"github.com/parsimony-hpc/parsimony/internal/benchdb"
 	"github.com/parsimony-hpc/parsimony/ledger"
-	"github.com/parsimony-hpc/parsimony/migrations"
 )
 
 func main() {
@@ -55,55 +50,13 @@ func run(ctx context.Context, n, batchSize int, keep bool) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	adminURL := os.Getenv("PARSIMONY_TEST_DATABASE_URL")
-	if adminURL == "" {
-		dir, err := os.MkdirTemp("", "parsimony-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir, Logger: log,
-			Settings: map[string]string{"shared_buffers": "1GB", "max_wal_size": "8GB", "checkpoint_timeout": "30min"}})
-		if err != nil {
-			return err
-		}
-		defer c.Stop(context.Background())
-		adminURL = c.URL("postgres")
-	}
-	admin, err := pgx.Connect(ctx, adminURL)
+	db, err := benchdb.Open(ctx, log, "bench_ingest", keep)
 	if err != nil {
 		return err
 	}
-	defer admin.Close(ctx)
-	db := fmt.Sprintf("bench_ingest_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return err
-	}
-	if keep {
-		fmt.Println("keeping database", db)
-	} else {
-		defer admin.Exec(context.Background(), "DROP DATABASE "+db+" WITH (FORCE)")
-	}
-	u, _ := url.Parse(adminURL)
-	u.Path = "/" + db
-	m, err := migrations.New(u.String())
-	if err != nil {
-		return err
-	}
-	if err := m.Up(); err != nil {
-		return err
-	}
-	m.Close()
-	pool, err := pgxpool.New(ctx, u.String())
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	loc, _ := time.LoadLocation("Europe/Berlin")
-	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: log})
-	if err != nil {
-		return err
-	}
+	defer db.Close()
+	l, pool := db.Ledger, db.Pool
+	loc := l.Location()
 	// Half the accounts are mapped, as at a real site with some unassigned usage.
 	lab, err := l.CreateGroup(ctx, "bench", ledger.NewGroup{Kind: "lab", Slug: "lab", Name: "Lab"})
 	if err != nil {

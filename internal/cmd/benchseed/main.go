@@ -11,17 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"runtime"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/parsimony-hpc/parsimony/internal/pgcluster"
-	"github.com/parsimony-hpc/parsimony/ledger"
-	"github.com/parsimony-hpc/parsimony/migrations"
+	"github.com/parsimony-hpc/parsimony/internal/benchdb"
 	"github.com/parsimony-hpc/parsimony/seed"
 )
 
@@ -37,58 +31,12 @@ func main() {
 
 func run(ctx context.Context, jobs int64, keep bool) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	adminURL := os.Getenv("PARSIMONY_TEST_DATABASE_URL")
-	if adminURL == "" {
-		dir, err := os.MkdirTemp("", "parsimony-benchseed-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir, Logger: log,
-			Settings: map[string]string{"shared_buffers": "2GB", "max_wal_size": "16GB", "checkpoint_timeout": "30min"}})
-		if err != nil {
-			return err
-		}
-		defer c.Destroy(context.Background())
-		adminURL = c.URL("postgres")
-	}
-	admin, err := pgx.Connect(ctx, adminURL)
+	db, err := benchdb.Open(ctx, log, "bench_seed", keep)
 	if err != nil {
 		return err
 	}
-	defer admin.Close(ctx)
-	db := fmt.Sprintf("bench_seed_%d", time.Now().Unix())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return err
-	}
-	if keep {
-		fmt.Println("keeping database", db)
-	} else {
-		defer admin.Exec(context.Background(), "DROP DATABASE "+db+" WITH (FORCE)")
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return err
-	}
-	u.Path = "/" + db
-	m, err := migrations.New(u.String())
-	if err != nil {
-		return err
-	}
-	if err := m.Up(); err != nil {
-		return err
-	}
-	m.Close()
-	pool, err := pgxpool.New(ctx, u.String())
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	loc, _ := time.LoadLocation("Europe/Berlin")
-	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: log})
-	if err != nil {
-		return err
-	}
+	defer db.Close()
+	l, pool := db.Ledger, db.Pool
 	start := time.Now()
 	var peak uint64
 	last := time.Now()
