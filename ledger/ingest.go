@@ -458,6 +458,11 @@ func (l *Ledger) deleteRevised(ctx context.Context, tx pgx.Tx, revised []*Record
 		[]string{"source", "cluster", "external_id", "resource", "record_start", "start_time"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("stage revised records: %w", err)
 	}
+	// With statistics on the (usually small) staged set, the planner probes usage's
+	// unique index per part instead of hashing a scan of every partition.
+	if _, err := tx.Exec(ctx, `ANALYZE stage_revised`); err != nil {
+		return fmt.Errorf("analyze revised records: %w", err)
+	}
 	if _, err := tx.Exec(ctx, `
 		WITH changed AS (
 			DELETE FROM usage u

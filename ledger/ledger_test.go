@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -34,7 +35,7 @@ func newSetup(t *testing.T, zone string) setup {
 	}
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc})
+	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +193,14 @@ func ingest(t *testing.T, s setup, recs []ledger.Record) ledger.Counts {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// testLogger shows the ledger's debug log (ingest step timings) when
+// PARSIMONY_DEBUG is set, and only warnings otherwise.
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("PARSIMONY_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
