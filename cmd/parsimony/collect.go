@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/collectors/slurm"
+	"github.com/parsimony-hpc/parsimony/config"
+	"github.com/parsimony-hpc/parsimony/report"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
 
@@ -13,7 +18,7 @@ import (
 
 // runCollect dispatches `parsimony collect SOURCE`.
 func runCollect(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "collect", "SOURCE [flags]   (sources: csv)")
+	fs := newFlags(e, "collect", "SOURCE [flags]   (sources: slurm, csv)")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fs.Usage()
 		if len(args) == 0 {
@@ -24,6 +29,8 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "csv":
 		return runCollectCSV(ctx, e, args[1:])
+	case "slurm":
+		return runCollectSlurm(ctx, e, args[1:])
 	}
 	return usageError(e, fs, "unknown source %q", args[0])
 }
@@ -39,7 +46,7 @@ func runCollectCSV(ctx context.Context, e *env, args []string) error {
 	if *file == "" {
 		return usageError(e, fs, "--file is required")
 	}
-	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, _ config.Config) error {
 		var in io.Reader = os.Stdin
 		name := "stdin"
 		if *file != "-" {
@@ -55,4 +62,131 @@ func runCollectCSV(ctx context.Context, e *env, args []string) error {
 			name, c.Read, c.Ingested, c.Revised, c.Unchanged, c.Quarantined, c.Unmapped)
 		return err
 	})
+}
+
+// runCollectSlurm collects jobs from a Slurm cluster's accounting: live with sacct
+// from the last watermark, or from a dump file.
+func runCollectSlurm(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "collect slurm", "--cluster NAME [--from-file PATH|-] [--since T] [--until T] [--config FILE]")
+	cfgPath := configFlag(fs)
+	cluster := fs.String("cluster", "", "the cluster's `name` in Parsimony (required)")
+	fromFile := fs.String("from-file", "", "ingest a sacct --parsable2 dump (with or without its header) from this `file`, or - for standard input, instead of running sacct")
+	sinceS := fs.String("since", "", "start of the window (date or RFC 3339); default: the last watermark less the overlap")
+	untilS := fs.String("until", "", "end of the window; default: now")
+	zone := fs.String("time-zone", "", "zone of the local times in a dump (default: the cluster's configured zone, else the site's)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *cluster == "" {
+		return usageError(e, fs, "--cluster is required")
+	}
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, cfg config.Config) error {
+		run := slurm.Run{Cluster: *cluster, Location: l.Location(), Sacct: slurm.Sacct{Command: []string{"sacct"}}}
+		for _, c := range cfg.Clusters {
+			if c.Name != *cluster {
+				continue
+			}
+			if c.SacctCommand != "" {
+				argv, err := config.SplitCommand(c.SacctCommand)
+				if err != nil {
+					return fmt.Errorf("cluster %s sacct_command: %w", c.Name, err)
+				}
+				run.Sacct.Command = argv
+			}
+			run.Sacct.Cluster = c.SlurmCluster
+			run.Overlap = c.Overlap.Duration
+			if c.TimeZone != "" {
+				loc, err := time.LoadLocation(c.TimeZone)
+				if err != nil {
+					return err
+				}
+				run.Location = loc
+			}
+		}
+		if *zone != "" {
+			loc, err := time.LoadLocation(*zone)
+			if err != nil {
+				return usageError(e, fs, "--time-zone: %v", err)
+			}
+			run.Location = loc
+		}
+		var err error
+		if *sinceS != "" {
+			if run.Since, err = report.ParseTime(*sinceS, l.Location()); err != nil {
+				return usageError(e, fs, "--since: %v", err)
+			}
+		}
+		if *untilS != "" {
+			if run.Until, err = report.ParseTime(*untilS, l.Location()); err != nil {
+				return usageError(e, fs, "--until: %v", err)
+			}
+		}
+		var res slurm.Result
+		if *fromFile != "" {
+			in, size, asOf, closeIn, err := openInput(*fromFile)
+			if err != nil {
+				return err
+			}
+			defer closeIn()
+			counted := &countingReader{r: in}
+			run.Progress = progressLine(e, "lines", func() (int64, int64) { return counted.n, size })
+			res, err = slurm.CollectFile(ctx, l, counted, asOf, run)
+		} else {
+			run.Progress = progressLine(e, "lines", nil)
+			res, err = slurm.CollectLive(ctx, l, run)
+		}
+		fmt.Fprintln(e.stdout, res.Summary(*cluster))
+		return err
+	})
+}
+
+// openInput opens a file (or standard input for "-") and says its size (0 when
+// unknown) and when it was written (now for standard input).
+func openInput(path string) (io.Reader, int64, time.Time, func(), error) {
+	if path == "-" {
+		return os.Stdin, 0, time.Now(), func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, time.Time{}, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, time.Time{}, nil, err
+	}
+	return f, fi.Size(), fi.ModTime(), func() { f.Close() }, nil
+}
+
+// countingReader counts the bytes read through it, for progress and ETA.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// progressLine returns a progress callback that rewrites one line on a terminal:
+// lines read, lines/s and, when position() knows the size, an ETA. Off a terminal
+// it does nothing.
+func progressLine(e *env, unit string, position func() (done, total int64)) func(slurm.Stats) {
+	if !isTerminal(e.stderr) {
+		return nil
+	}
+	start := time.Now()
+	return func(s slurm.Stats) {
+		rate := float64(s.Lines) / time.Since(start).Seconds()
+		eta := ""
+		if position != nil {
+			if done, total := position(); total > 0 && done > 0 && done < total {
+				left := time.Duration(float64(time.Since(start)) * float64(total-done) / float64(done))
+				eta = fmt.Sprintf(", %d%%, ETA %s", done*100/total, left.Round(time.Second))
+			}
+		}
+		fmt.Fprintf(e.stderr, "\r%d %s (%.0f/s%s)   ", s.Lines, unit, rate, eta)
+	}
 }

@@ -209,6 +209,23 @@ func TestCollectCSVCommand(t *testing.T) {
 	}
 }
 
+func TestCollectSlurmFromFile(t *testing.T) {
+	t.Parallel()
+	cfg := configFor(t, pgtest.NewDatabase(t), "America/New_York")
+	dump := "../../collectors/slurm/testdata/sacct_mix.txt"
+	code, out, stderr := cli(t, "collect", "slurm", "--config", cfg, "--cluster", "testbed", "--from-file", dump)
+	if code != 0 || !strings.Contains(out, "slurm testbed: read 17 lines (14 jobs, 3 steps, 2 without usage)") || !strings.Contains(out, "quarantined 0") {
+		t.Fatalf("collect slurm: exit %d, %q, %q", code, out, stderr)
+	}
+	code, out, _ = cli(t, "collect", "slurm", "--config", cfg, "--cluster", "testbed", "--from-file", dump)
+	if code != 0 || !strings.Contains(out, "ingested 0, revised") {
+		t.Fatalf("collect slurm again: exit %d, %q", code, out)
+	}
+	if code, _, stderr := cli(t, "collect", "slurm", "--config", cfg, "--from-file", dump); code != 2 || !strings.Contains(stderr, "--cluster") {
+		t.Errorf("without --cluster: exit %d, %q", code, stderr)
+	}
+}
+
 func TestNoDatabaseIsAClearError(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("PARSIMONY_DATABASE_URL", "")

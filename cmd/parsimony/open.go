@@ -55,7 +55,7 @@ func openLedger(ctx context.Context, e *env, cfg config.Config) (*ledger.Ledger,
 
 // withLedger loads the configuration at cfgPath, opens the ledger and runs fn with
 // it, closing the database afterwards.
-func withLedger(ctx context.Context, e *env, cfgPath string, fn func(l *ledger.Ledger) error) error {
+func withLedger(ctx context.Context, e *env, cfgPath string, fn func(l *ledger.Ledger, cfg config.Config) error) error {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
@@ -65,5 +65,5 @@ func withLedger(ctx context.Context, e *env, cfgPath string, fn func(l *ledger.L
 		return err
 	}
 	defer pool.Close()
-	return fn(l)
+	return fn(l, cfg)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/parsimony-hpc/parsimony/config"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/report"
 )
@@ -34,7 +35,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *resource != "" && ledger.Unit(*resource) == "" {
 		return usageError(e, fs, "unknown resource %q", *resource)
 	}
-	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, _ config.Config) error {
 		from, err := report.ParseTime(*fromS, l.Location())
 		if err != nil {
 			return usageError(e, fs, "--from: %v", err)

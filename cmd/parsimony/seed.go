@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/parsimony-hpc/parsimony/config"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/seed"
 )
@@ -23,7 +24,7 @@ func runSeed(ctx context.Context, e *env, args []string) error {
 	if *scale != "demo" && *scale != "bench" {
 		return usageError(e, fs, "--scale is demo or bench")
 	}
-	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger) error {
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, _ config.Config) error {
 		sum, err := seedLedger(ctx, e, l, seed.Options{Scale: *scale, Months: *months, RandomSeed: *randomSeed})
 		if err != nil {
 			return err

@@ -1,0 +1,138 @@
+package slurm
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
+)
+
+// Run describes one collection from one cluster.
+type Run struct {
+	Cluster  string         // Parsimony's cluster name
+	Sacct    Sacct          // how to run sacct (live runs)
+	Location *time.Location // zone of local times in dumps (live runs use epoch times)
+	// Overlap is how far before the last watermark a live run starts reading, to
+	// catch jobs whose state changed late. Default 6h.
+	Overlap time.Duration
+	// Since and Until override the live window; zero means: from the watermark less
+	// the overlap (or, on the first run, the start of the current month) until now.
+	Since, Until time.Time
+	Now          func() time.Time
+	Progress     func(Stats)
+}
+
+// Result says what a run did.
+type Result struct {
+	RunID    int64
+	From, To time.Time
+	Counts   ledger.Counts
+	Stats    Stats
+}
+
+// Summary is the run's one line: read, ingested, revised, quarantined, unmapped.
+func (r Result) Summary(cluster string) string {
+	return fmt.Sprintf("slurm %s: read %d lines (%d jobs, %d steps, %d without usage), ingested %d, revised %d, unchanged %d, quarantined %d, unmapped %d",
+		cluster, r.Stats.Lines, r.Stats.Jobs, r.Stats.Steps, r.Stats.NoUsage,
+		r.Counts.Ingested, r.Counts.Revised, r.Counts.Unchanged, r.Counts.Quarantined, r.Counts.Unmapped)
+}
+
+func (run *Run) now() time.Time {
+	if run.Now != nil {
+		return run.Now()
+	}
+	return time.Now()
+}
+
+// Window is the live window: [watermark − overlap, now], unless overridden.
+func (run *Run) Window(ctx context.Context, l *ledger.Ledger) (from, to time.Time, err error) {
+	to = run.Until
+	if to.IsZero() {
+		to = run.now()
+	}
+	from = run.Since
+	if from.IsZero() {
+		mark, ok, err := l.Watermark(ctx, ledger.SourceSlurm, run.Cluster)
+		if err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+		overlap := run.Overlap
+		if overlap <= 0 {
+			overlap = 6 * time.Hour
+		}
+		if ok {
+			from = mark.Add(-overlap)
+		} else {
+			local := to.In(l.Location())
+			from = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, l.Location())
+		}
+	}
+	if !to.After(from) {
+		return time.Time{}, time.Time{}, fmt.Errorf("empty window %s – %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return from, to, nil
+}
+
+// CollectLive runs sacct over the window and ingests what it prints. The run is
+// recorded with its counts; only a run that succeeds moves the watermark, so a
+// failed or killed run is simply read again next time (ingest is idempotent).
+func CollectLive(ctx context.Context, l *ledger.Ledger, run Run) (Result, error) {
+	from, to, err := run.Window(ctx, l)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{From: from, To: to}
+	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, from, to); err != nil {
+		return res, err
+	}
+	err = run.Sacct.Run(ctx, from, to, func(out io.Reader) error {
+		var err error
+		res.Counts, res.Stats, err = Ingest(ctx, l, NewHeaderlessReader(out, Delimiter),
+			Options{Cluster: run.Cluster, Location: time.UTC, Now: to}, res.RunID, run.Progress)
+		return err
+	})
+	return res, finish(l, res, to, err)
+}
+
+// CollectFile ingests a dump: sacct --parsable2 output with its header line (fields
+// in any order) or without one (then exactly FormatList). Running jobs in it are
+// charged up to asOf (when the dump was made).
+func CollectFile(ctx context.Context, l *ledger.Ledger, in io.Reader, asOf time.Time, run Run) (Result, error) {
+	var res Result
+	var err error
+	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, time.Time{}, time.Time{}); err != nil {
+		return res, err
+	}
+	rd, err := NewDumpReader(in)
+	if err == nil {
+		res.Counts, res.Stats, err = Ingest(ctx, l, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf}, res.RunID, run.Progress)
+	}
+	// A dump says nothing about what the live collector has seen: no watermark.
+	return res, finish(l, res, time.Time{}, err)
+}
+
+func finish(l *ledger.Ledger, res Result, watermark time.Time, runErr error) error {
+	// Record the outcome even when ctx was cancelled (Ctrl-C): the run must not
+	// look as if it were still going.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.FinishRun(ctx, res.RunID, res.Counts, watermark, runErr); err != nil && runErr == nil {
+		return err
+	}
+	return runErr
+}
+
+// NewDumpReader reads a dump with '|' between fields: with a header line when the
+// first line names fields (it starts with JobID), else in FormatList's order.
+func NewDumpReader(in io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(in, 1<<20)
+	peek, _ := br.Peek(len("jobid"))
+	if strings.EqualFold(string(peek), "jobid") {
+		return NewReader(br, "|")
+	}
+	return NewHeaderlessReader(br, "|"), nil
+}
