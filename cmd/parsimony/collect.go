@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/collectors/slurm"
+	"github.com/parsimony-hpc/parsimony/collectors/slurmassoc"
 	"github.com/parsimony-hpc/parsimony/config"
 	"github.com/parsimony-hpc/parsimony/report"
 
@@ -18,7 +22,7 @@ import (
 
 // runCollect dispatches `parsimony collect SOURCE`.
 func runCollect(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "collect", "SOURCE [flags]   (sources: slurm, csv)")
+	fs := newFlags(e, "collect", "SOURCE [flags]   (sources: slurm, slurm-accounts, csv)")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fs.Usage()
 		if len(args) == 0 {
@@ -31,6 +35,8 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		return runCollectCSV(ctx, e, args[1:])
 	case "slurm":
 		return runCollectSlurm(ctx, e, args[1:])
+	case "slurm-accounts":
+		return runCollectSlurmAccounts(ctx, e, args[1:])
 	}
 	return usageError(e, fs, "unknown source %q", args[0])
 }
@@ -189,4 +195,97 @@ func progressLine(e *env, unit string, position func() (done, total int64)) func
 		}
 		fmt.Fprintf(e.stderr, "\r%d %s (%.0f/s%s)   ", s.Lines, unit, rate, eta)
 	}
+}
+
+// runCollectSlurmAccounts syncs Slurm's association tree into nested groups,
+// mappings and memberships, leaving what was made by hand alone.
+func runCollectSlurmAccounts(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "collect slurm-accounts", "--cluster NAME [--from-file PATH|-] [--dry-run] [--config FILE]")
+	cfgPath := configFlag(fs)
+	cluster := fs.String("cluster", "", "the cluster's `name` in Parsimony (required)")
+	fromFile := fs.String("from-file", "", "read saved `sacctmgr -P show assoc format=Cluster,Account,ParentName,User,Partition` output (with its header) from this file, or - for standard input")
+	dryRun := fs.Bool("dry-run", false, "print the changes without making them")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *cluster == "" {
+		return usageError(e, fs, "--cluster is required")
+	}
+	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, cfg config.Config) error {
+		command, slurmName := []string{"sacctmgr"}, *cluster
+		for _, c := range cfg.Clusters {
+			if c.Name != *cluster {
+				continue
+			}
+			if c.SacctmgrCommand != "" {
+				argv, err := config.SplitCommand(c.SacctmgrCommand)
+				if err != nil {
+					return fmt.Errorf("cluster %s sacctmgr_command: %w", c.Name, err)
+				}
+				command = argv
+			}
+			if c.SlurmCluster != "" {
+				slurmName = c.SlurmCluster
+			}
+		}
+		var tree slurmassoc.Tree
+		var rejects []ledger.Reject
+		if *fromFile != "" {
+			in, _, _, closeIn, err := openInput(*fromFile)
+			if err != nil {
+				return err
+			}
+			defer closeIn()
+			if tree, rejects, err = slurmassoc.Parse(in); err != nil {
+				return err
+			}
+		} else {
+			argv := append(append([]string{}, command...), slurmassoc.Args(slurmName)...)
+			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("%s failed: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+			}
+			if tree, rejects, err = slurmassoc.Parse(bytes.NewReader(out)); err != nil {
+				return err
+			}
+		}
+		// Mappings are scoped by Parsimony's cluster name (what usage records carry),
+		// which may differ from the name slurmdbd uses.
+		if slurmName != *cluster {
+			if c, ok := tree.Clusters[slurmName]; ok {
+				c.Name = *cluster
+				tree.Clusters[*cluster] = c
+				delete(tree.Clusters, slurmName)
+			}
+			for i := range tree.Assocs {
+				if tree.Assocs[i].Cluster == slurmName {
+					tree.Assocs[i].Cluster = *cluster
+				}
+			}
+		}
+		changes, err := slurmassoc.Plan(ctx, l, *cluster, tree)
+		if err != nil {
+			return err
+		}
+		for _, line := range changes.Lines() {
+			fmt.Fprintln(e.stdout, line)
+		}
+		if len(rejects) > 0 && !*dryRun {
+			if _, err := l.Ingest(ctx, ledger.Batch{Rejects: rejects}); err != nil {
+				return err
+			}
+		}
+		if *dryRun {
+			fmt.Fprintf(e.stdout, "dry run: %s; %d malformed line(s) would be quarantined\n", changes.Summary(), len(rejects))
+			return nil
+		}
+		if err := slurmassoc.Apply(ctx, l, "", changes); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "slurm-accounts %s: %s; %d malformed line(s) quarantined\n", *cluster, changes.Summary(), len(rejects))
+		return nil
+	})
 }

@@ -226,6 +226,24 @@ func TestCollectSlurmFromFile(t *testing.T) {
 	}
 }
 
+func TestCollectSlurmAccountsFromFile(t *testing.T) {
+	t.Parallel()
+	cfg := configFor(t, pgtest.NewDatabase(t), "UTC")
+	assoc := "../../collectors/slurmassoc/testdata/testbed-assoc.txt"
+	code, out, stderr := cli(t, "collect", "slurm-accounts", "--config", cfg, "--cluster", "testbed", "--from-file", assoc, "--dry-run")
+	if code != 0 || !strings.Contains(out, "create group") || !strings.Contains(out, "dry run") {
+		t.Fatalf("dry run: exit %d, %q, %q", code, out, stderr)
+	}
+	code, out, stderr = cli(t, "collect", "slurm-accounts", "--config", cfg, "--cluster", "testbed", "--from-file", assoc)
+	if code != 0 || !strings.Contains(out, "slurm-accounts testbed:") {
+		t.Fatalf("sync: exit %d, %q, %q", code, out, stderr)
+	}
+	code, out, _ = cli(t, "collect", "slurm-accounts", "--config", cfg, "--cluster", "testbed", "--from-file", assoc, "--dry-run")
+	if code != 0 || strings.Contains(out, "create group") {
+		t.Fatalf("second dry run should change nothing: %q", out)
+	}
+}
+
 func TestNoDatabaseIsAClearError(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("PARSIMONY_DATABASE_URL", "")
