@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed clean
+.PHONY: all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -35,9 +35,10 @@ check-generated:
 		echo "generated templ files are stale; run 'make generate' and commit:"; \
 		git status --porcelain -- '*_templ.go'; exit 1; fi
 
-# Go benchmarks of the ledger (subtree totals at 10,000 groups, …).
+# Go benchmarks: subtree totals at 10,000 groups, sacct parsing (lines/s on one core).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./ledger/...
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench Parse -benchtime 3x ./collectors/slurm
 
 # 2 million usage rows through Ingest vs a raw COPY of the same rows.
 bench-ingest:
@@ -46,6 +47,13 @@ bench-ingest:
 # The benchmark institution (10 million jobs) into a throwaway database, timed.
 bench-seed:
 	$(GO) run ./internal/cmd/benchseed
+
+# A 10-million-line sacct dump through `collect slurm --from-file`, with peak RSS
+# (needs DATABASE_URL pointing at a migrated database; /usr/bin/time from Debian's time).
+bench-slurm: build
+	$(GO) run ./internal/cmd/sacctdump -lines 10000000 > /tmp/parsimony-sacct-10m.txt
+	/usr/bin/time -v ./bin/parsimony collect slurm --cluster bench --from-file /tmp/parsimony-sacct-10m.txt 2>&1 | grep -E 'slurm bench|Elapsed|Maximum resident'
+	rm -f /tmp/parsimony-sacct-10m.txt
 
 clean:
 	rm -rf bin

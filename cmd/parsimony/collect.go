@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -70,6 +71,9 @@ func runCollectCSV(ctx context.Context, e *env, args []string) error {
 	})
 }
 
+// collectMemoryLimit is the soft memory limit of collector runs.
+const collectMemoryLimit = 150 << 20
+
 // runCollectSlurm collects jobs from a Slurm cluster's accounting: live with sacct
 // from the last watermark, or from a dump file.
 func runCollectSlurm(ctx context.Context, e *env, args []string) error {
@@ -85,6 +89,12 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 	}
 	if *cluster == "" {
 		return usageError(e, fs, "--cluster is required")
+	}
+	// A backfill streams; what memory it holds is a batch or two in flight. A soft
+	// limit makes the garbage collector keep the process near that instead of
+	// letting the heap double (GOMEMLIMIT in the environment still wins).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(collectMemoryLimit)
 	}
 	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, cfg config.Config) error {
 		run := slurm.Run{Cluster: *cluster, Location: l.Location(), Sacct: slurm.Sacct{Command: []string{"sacct"}}}

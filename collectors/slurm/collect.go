@@ -20,7 +20,7 @@ import (
 const Delimiter = "\x1f"
 
 // BatchSize is how many records go to the ledger per transaction.
-const BatchSize = 20_000
+const BatchSize = 50_000
 
 // Sacct runs sacct for a window, as configured for one cluster.
 type Sacct struct {
@@ -101,53 +101,83 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 
 // Ingest reads sacct output from rd and stores it through the ledger in batches,
 // each in one transaction. Malformed rows are quarantined with their raw text and
-// the reason; the run goes on.
+// the reason; the run goes on. Reading and converting the next batch overlaps with
+// storing the last one (one batch in flight, so memory stays bounded).
 func Ingest(ctx context.Context, l *ledger.Ledger, rd *Reader, opts Options, runID int64, progress func(Stats)) (ledger.Counts, Stats, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	conv := NewConverter(opts)
-	var total ledger.Counts
-	var out Output
-	flush := func() error {
-		if len(out.Records) == 0 && len(out.Rejects) == 0 {
-			return nil
-		}
-		c, err := l.Ingest(ctx, ledger.Batch{RunID: runID, Records: out.Records, Rejects: out.Rejects})
-		if err != nil {
-			return err
-		}
-		total.Add(c)
-		out.Records, out.Rejects = out.Records[:0], out.Rejects[:0]
-		if progress != nil {
-			progress(conv.Stats)
-		}
-		return nil
+	type batch struct {
+		out   Output
+		stats Stats
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, conv.Stats, err
-		}
-		row, bad, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return total, conv.Stats, fmt.Errorf("read sacct output: %w", err)
-		}
-		if bad != nil {
-			conv.BadLine(bad, &out)
-		} else {
-			conv.Add(row, &out)
-		}
-		// The job in progress lives in the converter, not in out: everything in out
-		// belongs to finished jobs and can be stored.
-		if len(out.Records)+len(out.Rejects) >= BatchSize {
-			if err := flush(); err != nil {
-				return total, conv.Stats, err
+	batches := make(chan batch, 1)
+	stored := make(chan error, 1)
+	var total ledger.Counts
+	go func() {
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue // drain after a failure
+			}
+			var c ledger.Counts
+			c, err = l.Ingest(ctx, ledger.Batch{RunID: runID, Records: b.out.Records, Rejects: b.out.Rejects})
+			if err != nil {
+				cancel()
+				continue
+			}
+			total.Add(c)
+			if progress != nil {
+				progress(b.stats)
 			}
 		}
+		stored <- err
+	}()
+	readErr := func() error {
+		var out Output
+		send := func() error {
+			if len(out.Records) == 0 && len(out.Rejects) == 0 {
+				return nil
+			}
+			select {
+			case batches <- batch{out: out, stats: conv.Stats}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			out = Output{}
+			return nil
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			row, bad, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read sacct output: %w", err)
+			}
+			if bad != nil {
+				conv.BadLine(bad, &out)
+			} else {
+				conv.Add(row, &out)
+			}
+			// The job in progress lives in the converter, not in out: everything in
+			// out belongs to finished jobs and can be stored.
+			if len(out.Records)+len(out.Rejects) >= BatchSize {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+		conv.Flush(&out)
+		return send()
+	}()
+	close(batches)
+	storeErr := <-stored
+	if storeErr != nil {
+		return total, conv.Stats, storeErr
 	}
-	conv.Flush(&out)
-	if err := flush(); err != nil {
-		return total, conv.Stats, err
-	}
-	return total, conv.Stats, nil
+	return total, conv.Stats, readErr
 }
