@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -219,21 +220,17 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 	case len(fields) < rd.columns:
 		return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf("line %d: %d fields, the header has %d", start, len(fields), rd.columns)}, nil
 	case len(fields) > rd.columns:
-		// The delimiter appears inside a free-text value. With exactly one free-text
-		// column, the fields before it count from the start of the line and those
-		// after it from the end, so its value is whatever lies between.
-		if len(rd.free) != 1 {
-			return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf(
-				"line %d: %d fields, the header has %d, and %s; cannot tell which value holds the extra %q (dump with --delimiter set to a character no name contains)",
-				start, len(fields), rd.columns, freeTextDescription(len(rd.free)), rd.delim)}, nil
+		// The delimiter appears inside free-text values (a job name, and with it the
+		// submit line that set it). The fields before a free-text column count from
+		// the start and those after it from the end; with several such columns, try
+		// every way of sharing the extra delimiters among them and keep the ones whose
+		// typed fields (ids, states, times, numbers, TRES) read as such. If all that
+		// remain agree on every field Parsimony reads, that is the row.
+		vals, reason := rd.placeExtra(fields)
+		if reason != "" {
+			return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf("line %d: %d fields, the header has %d: %s", start, len(fields), rd.columns, reason)}, nil
 		}
-		at := rd.free[0]
-		extra := len(fields) - rd.columns
-		merged := make([]string, 0, rd.columns)
-		merged = append(merged, fields[:at]...)
-		merged = append(merged, strings.Join(fields[at:at+extra+1], rd.delim))
-		merged = append(merged, fields[at+extra+1:]...)
-		fields = merged
+		return Row{f: vals, Raw: line, Line: start}, nil, nil
 	}
 	row = Row{Raw: line, Line: start}
 	for i, v := range fields {
@@ -244,9 +241,122 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 	return row, nil, nil
 }
 
-func freeTextDescription(n int) string {
-	if n == 0 {
-		return "no free-text column (JobName, SubmitLine, Comment…)"
+// maxPlacements bounds the ways of sharing extra delimiters that placeExtra tries.
+const maxPlacements = 20_000
+
+// placeExtra assigns a line with too many fields to the header's columns.
+func (rd *Reader) placeExtra(fields []string) (vals [nFields]string, reason string) {
+	extra := len(fields) - rd.columns
+	if len(rd.free) == 0 {
+		return vals, "no free-text column (JobName, SubmitLine, Comment…) can hold the extra " + strconv.Quote(rd.delim)
 	}
-	return fmt.Sprintf("%d free-text columns", n)
+	share := make([]int, len(rd.free))
+	found, agreed, tried := false, true, 0
+	var try func(i, left int) bool
+	try = func(i, left int) bool {
+		if i == len(share)-1 {
+			share[i] = left
+			tried++
+			cand, ok := rd.assign(fields, share)
+			if ok && plausible(&cand) {
+				if !found {
+					vals, found = cand, true
+				} else if cand != vals {
+					agreed = false
+					return false
+				}
+			}
+			return tried < maxPlacements
+		}
+		for k := 0; k <= left; k++ {
+			share[i] = k
+			if !try(i+1, left-k) {
+				return false
+			}
+		}
+		return true
+	}
+	complete := try(0, extra)
+	switch {
+	case !agreed:
+		return vals, fmt.Sprintf("the extra %q could belong to more than one free-text column; dump with --delimiter set to a character no value contains", rd.delim)
+	case !complete:
+		return vals, "too many extra delimiters to place"
+	case !found:
+		return vals, fmt.Sprintf("no placement of the extra %q gives valid ids, states, times and numbers", rd.delim)
+	}
+	return vals, ""
+}
+
+// assign lays fields over the header, free-text column j taking share[j] extra
+// fields.
+func (rd *Reader) assign(fields []string, share []int) (vals [nFields]string, ok bool) {
+	at, j := 0, 0
+	for col := 0; col < rd.columns; col++ {
+		n := 1
+		if j < len(rd.free) && rd.free[j] == col {
+			n += share[j]
+			j++
+		}
+		if at+n > len(fields) {
+			return vals, false
+		}
+		if id := rd.pos[col]; id >= 0 {
+			vals[id] = strings.Join(fields[at:at+n], rd.delim)
+		}
+		at += n
+	}
+	return vals, at == len(fields)
+}
+
+// plausible says whether the typed fields of a candidate row read as their types.
+func plausible(v *[nFields]string) bool {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	timeLike := func(s string) bool {
+		switch {
+		case s == "" || s == "None" || s == "Unknown" || digits(s):
+			return true
+		case len(s) == 19 && s[4] == '-' && s[10] == 'T' && s[13] == ':':
+			return true
+		}
+		return false
+	}
+	id := func(s string) bool { return s == "" || (s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, " \t")) }
+	state := func(s string) bool {
+		s = baseState(s)
+		for i := 0; i < len(s); i++ {
+			if (s[i] < 'A' || s[i] > 'Z') && s[i] != '_' {
+				return false
+			}
+		}
+		return true
+	}
+	word := func(s string) bool { return !strings.ContainsAny(s, " \t") }
+	if !id(v[fJobID]) || !id(v[fJobIDRaw]) || !state(v[fState]) || !digits(v[fElapsedRaw]) ||
+		!digits(v[fAllocCPUS]) || !digits(v[fNNodes]) || !timeLike(v[fSubmit]) || !timeLike(v[fStart]) ||
+		!timeLike(v[fEnd]) || !word(v[fUser]) || !word(v[fAccount]) || !word(v[fPartition]) || !word(v[fQOS]) {
+		return false
+	}
+	if e := v[fExitCode]; e != "" {
+		a, b, ok := strings.Cut(e, ":")
+		if !ok || !digits(a) || !digits(b) {
+			return false
+		}
+	}
+	if _, err := ParseTRES(v[fAllocTRES]); err != nil {
+		return false
+	}
+	if d := v[fTotalCPU]; d != "" {
+		if _, err := ParseDuration(d); err != nil {
+			return false
+		}
+	}
+	return true
 }

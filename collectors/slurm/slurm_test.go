@@ -290,3 +290,32 @@ func TestParseSizeAndTRES(t *testing.T) {
 		}
 	}
 }
+
+// Real dumps carry several free-text columns; a '|' in the name shows up in
+// SubmitLine too. The one placement whose typed fields read right wins.
+func TestPipeInSeveralFreeTextColumns(t *testing.T) {
+	header := "JobID|JobIDRaw|JobName|User|Account|State|ExitCode|Start|End|ElapsedRaw|AllocCPUS|AllocTRES|WorkDir|SubmitLine|Comment"
+	line := "8|8|sim|sweep a|b|alice|phys-qlab|COMPLETED|0:0|1790000000|1790000015|15|1|cpu=1|/home/alice|sbatch --job-name=sim|sweep a|b run.sh|note|with|pipes"
+	rd, err := NewReader(strings.NewReader(header+"\n"+line+"\n"), "|")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, bad, err := rd.Next()
+	if err != nil || bad != nil {
+		t.Fatalf("%v %+v", err, bad)
+	}
+	if row.Get(fJobName) != "sim|sweep a|b" || row.Get(fUser) != "alice" || row.Get(fState) != "COMPLETED" || row.Get(fAllocTRES) != "cpu=1" {
+		t.Errorf("name %q user %q state %q tres %q", row.Get(fJobName), row.Get(fUser), row.Get(fState), row.Get(fAllocTRES))
+	}
+	// When two placements both read right and disagree on a field Parsimony reads,
+	// the line is quarantined rather than guessed: here "a|b" may be the name and
+	// "c" the partition, or "a" the name and "b" the partition.
+	header2 := "JobIDRaw|JobID|JobName|Partition|SubmitLine|State|Start|End|ElapsedRaw|AllocCPUS|AllocTRES|User|Account"
+	ambiguous := "9|9|a|b|c|d|COMPLETED|1790000000|1790000015|15|1|cpu=1|alice|acct"
+	rd, _ = NewReader(strings.NewReader(header2+"\n"+ambiguous+"\n"), "|")
+	_, bad, err = rd.Next()
+	if err != nil || bad == nil || !strings.Contains(bad.Reason, "more than one free-text column") {
+		t.Fatalf("ambiguous line: err %v, bad %+v; want it quarantined", err, bad)
+	}
+}
+}
