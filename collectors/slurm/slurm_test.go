@@ -318,4 +318,3 @@ func TestPipeInSeveralFreeTextColumns(t *testing.T) {
 		t.Fatalf("ambiguous line: err %v, bad %+v; want it quarantined", err, bad)
 	}
 }
-}
