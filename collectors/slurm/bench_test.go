@@ -17,7 +17,7 @@ func benchDump(n int) string {
 		start := 1790000000 + i
 		alloc := []string{fmt.Sprint(id), fmt.Sprint(id), "job.sh", "user42", "lab-7", "cpu", "normal", "COMPLETED", "0:0",
 			fmt.Sprint(start - 60), fmt.Sprint(start), fmt.Sprint(start + 3600), "3600", "01:00:00", "1", "8", "16G", "",
-			"05:00:00", "billing=8,cpu=8,mem=16G,node=1", "", "node17", ""}
+			"05:00:00", "billing=8,cpu=8,mem=16G,node=1", "", "node17", "", ""}
 		b.WriteString(strings.Join(alloc, Delimiter) + "\n")
 		for _, step := range []string{".batch", ".0"} {
 			s := append([]string(nil), alloc...)

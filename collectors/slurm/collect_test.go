@@ -143,11 +143,12 @@ func TestCollectLiveWindow(t *testing.T) {
 	// Prints one finished job in Parsimony's own format (epoch times, unit separator).
 	line := strings.Join([]string{"42", "42", "job", "ann", "lab", "cpu", "normal", "COMPLETED", "0:0",
 		"1790000000", "1790000000", "1790003600", "3600", "01:00:00", "1", "2", "4G", "", "01:00:00",
-		"billing=2,cpu=2,mem=4G,node=1", "", "n1", ""}, Delimiter)
+		"billing=2,cpu=2,mem=4G,node=1", "", "n1", "", ""}, Delimiter)
 	sacct := fakeSacct(t, fmt.Sprintf(`echo "$@" >> %s; printf '%%s\n' '%s'`, argsFile, line))
 	now := time.Date(2026, 10, 10, 12, 0, 0, 0, time.UTC)
-	run := Run{Cluster: "hpc", Sacct: Sacct{Command: []string{sacct}, Cluster: "hpc-db"}, Overlap: 2 * time.Hour,
-		Now: func() time.Time { return now }}
+	sacctmgr := fakeSacct(t, `case "$*" in *reservation*) echo 'Cluster|Name|ID|TRES|TimeStart|TimeEnd|Assocs|Flags';; *) echo 'ID|Account|User';; esac`)
+	run := Run{Cluster: "hpc", Sacct: Sacct{Command: []string{sacct}, Cluster: "hpc-db"}, Sacctmgr: []string{sacctmgr},
+		Overlap: 2 * time.Hour, Now: func() time.Time { return now }}
 	res, err := CollectLive(ctx, l, run)
 	if err != nil {
 		t.Fatal(err)

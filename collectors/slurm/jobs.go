@@ -17,6 +17,9 @@ type Options struct {
 	Cluster  string         // Parsimony's name of the cluster: every record's Cluster
 	Location *time.Location // zone of sacct's local times; epoch times need none
 	Now      time.Time      // collection time: running jobs are charged up to it
+	// Reserved, when set, collects the jobs that ran in a reservation, for charging
+	// the reservation's idle time (IdleRecords).
+	Reserved *[]ReservedJob
 }
 
 // Stats count what the conversion saw.
@@ -212,6 +215,13 @@ func (c *Converter) records(j *job, out *Output) string {
 	}
 	if v := a.f[fReservation]; v != "" {
 		attrs["reservation"] = v
+	}
+	// Slurm 22.05 leaves the Reservation name empty in sacct; the id is reliable.
+	if v := a.f[fReservationID]; v != "" && v != "0" {
+		attrs["reservation_id"] = v
+		if c.opts.Reserved != nil {
+			*c.opts.Reserved = append(*c.opts.Reserved, ReservedJob{ReservationID: v, Start: start, End: end})
+		}
 	}
 	if len(attrs) == 0 {
 		attrs = nil

@@ -36,6 +36,7 @@ const (
 	fTRESUsageInTot
 	fNodeList
 	fReservation
+	fReservationID
 	nFields
 )
 
@@ -43,7 +44,7 @@ const (
 var fieldNames = [nFields]string{
 	"JobID", "JobIDRaw", "JobName", "User", "Account", "Partition", "QOS", "State", "ExitCode",
 	"Submit", "Start", "End", "ElapsedRaw", "Timelimit", "NNodes", "AllocCPUS", "ReqMem", "MaxRSS",
-	"TotalCPU", "AllocTRES", "TRESUsageInTot", "NodeList", "Reservation",
+	"TotalCPU", "AllocTRES", "TRESUsageInTot", "NodeList", "Reservation", "ReservationId",
 }
 
 // requiredFields must be in a dump's header; the rest are read when present.

@@ -2,9 +2,12 @@ package slurm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -24,6 +27,13 @@ type Run struct {
 	Since, Until time.Time
 	Now          func() time.Time
 	Progress     func(Stats)
+	// Sacctmgr is the command line that runs sacctmgr, for reservations and
+	// association ids (default "sacctmgr").
+	Sacctmgr []string
+	// Reservations and Assocs are, for a file run, saved `sacctmgr -P show
+	// reservation …` and `sacctmgr -P show associations format=ID,Account,User`
+	// output (see ReservationArgs and AssocIDArgs); nil for none.
+	Reservations, Assocs io.Reader
 }
 
 // Result says what a run did.
@@ -89,13 +99,62 @@ func CollectLive(ctx context.Context, l *ledger.Ledger, run Run) (Result, error)
 	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, from, to); err != nil {
 		return res, err
 	}
+	var reserved []ReservedJob
 	err = run.Sacct.Run(ctx, from, to, func(out io.Reader) error {
 		var err error
 		res.Counts, res.Stats, err = Ingest(ctx, l, NewHeaderlessReader(out, Delimiter),
-			Options{Cluster: run.Cluster, Location: time.UTC, Now: to}, res.RunID, run.Progress)
+			Options{Cluster: run.Cluster, Location: time.UTC, Now: to, Reserved: &reserved}, res.RunID, run.Progress)
 		return err
 	})
+	if err == nil {
+		var resvOut, assocOut []byte
+		if resvOut, err = run.sacctmgr(ctx, ReservationArgs(run.Sacct.Cluster, from, to)); err == nil {
+			if assocOut, err = run.sacctmgr(ctx, AssocIDArgs(run.Sacct.Cluster)); err == nil {
+				err = chargeReservations(ctx, l, &res, run.Cluster, bytes.NewReader(resvOut), bytes.NewReader(assocOut), time.UTC, reserved, from, to)
+			}
+		}
+	}
 	return res, finish(l, res, to, err)
+}
+
+// sacctmgr runs sacctmgr (in UTC) and returns its output; a failure names the
+// command and its stderr.
+func (run *Run) sacctmgr(ctx context.Context, args []string) ([]byte, error) {
+	command := run.Sacctmgr
+	if len(command) == 0 {
+		command = []string{"sacctmgr"}
+	}
+	argv := append(append([]string{}, command...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s failed: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// chargeReservations ingests the idle time of the window's reservations.
+func chargeReservations(ctx context.Context, l *ledger.Ledger, res *Result, cluster string, resvIn, assocIn io.Reader,
+	loc *time.Location, reserved []ReservedJob, from, to time.Time) error {
+	resvs, rejects, err := ParseReservations(resvIn, loc, cluster)
+	if err != nil {
+		return err
+	}
+	assocs, err := ParseAssocIDs(assocIn)
+	if err != nil {
+		return err
+	}
+	recs, more := IdleRecords(cluster, resvs, reserved, assocs, from, to)
+	c, err := l.Ingest(ctx, ledger.Batch{RunID: res.RunID, Records: recs, Rejects: append(rejects, more...)})
+	if err != nil {
+		return err
+	}
+	res.Counts.Add(c)
+	res.Stats.Records += int64(len(recs))
+	return nil
 }
 
 // CollectFile ingests a dump: sacct --parsable2 output with its header line (fields
@@ -107,9 +166,19 @@ func CollectFile(ctx context.Context, l *ledger.Ledger, in io.Reader, asOf time.
 	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, time.Time{}, time.Time{}); err != nil {
 		return res, err
 	}
+	var reserved []ReservedJob
 	rd, err := NewDumpReader(in)
 	if err == nil {
-		res.Counts, res.Stats, err = Ingest(ctx, l, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf}, res.RunID, run.Progress)
+		res.Counts, res.Stats, err = Ingest(ctx, l, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf, Reserved: &reserved}, res.RunID, run.Progress)
+	}
+	if err == nil && run.Reservations != nil {
+		if run.Assocs == nil {
+			err = fmt.Errorf("a reservations dump needs the association ids beside it (sacctmgr %s)", strings.Join(AssocIDArgs(""), " "))
+		} else {
+			// A dump covers whatever window it was made for: charge every hour of its
+			// reservations up to when it was made.
+			err = chargeReservations(ctx, l, &res, run.Cluster, run.Reservations, run.Assocs, run.Location, reserved, time.Time{}, asOf)
+		}
 	}
 	// A dump says nothing about what the live collector has seen: no watermark.
 	return res, finish(l, res, time.Time{}, err)
