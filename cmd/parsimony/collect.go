@@ -84,11 +84,16 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 	sinceS := fs.String("since", "", "start of the window (date or RFC 3339); default: the last watermark less the overlap")
 	untilS := fs.String("until", "", "end of the window; default: now")
 	zone := fs.String("time-zone", "", "zone of the local times in a dump (default: the cluster's configured zone, else the site's)")
+	resvFile := fs.String("reservations-file", "", "with --from-file: saved `sacctmgr -P show reservation format=Cluster,Name,ID,TRES,TimeStart,TimeEnd,Associations,Flags` output, to charge idle reserved time as sreport does")
+	assocFile := fs.String("assocs-file", "", "with --reservations-file: saved `sacctmgr -P show associations format=ID,Account,User` output")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *cluster == "" {
 		return usageError(e, fs, "--cluster is required")
+	}
+	if (*resvFile != "") != (*assocFile != "") || (*resvFile != "" && *fromFile == "") {
+		return usageError(e, fs, "--reservations-file and --assocs-file go together, with --from-file")
 	}
 	// A backfill streams; what memory it holds is a batch or two in flight. A soft
 	// limit makes the garbage collector keep the process near that instead of
@@ -108,6 +113,13 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 					return fmt.Errorf("cluster %s sacct_command: %w", c.Name, err)
 				}
 				run.Sacct.Command = argv
+			}
+			if c.SacctmgrCommand != "" {
+				argv, err := config.SplitCommand(c.SacctmgrCommand)
+				if err != nil {
+					return fmt.Errorf("cluster %s sacctmgr_command: %w", c.Name, err)
+				}
+				run.Sacctmgr = argv
 			}
 			run.Sacct.Cluster = c.SlurmCluster
 			run.Overlap = c.Overlap.Duration
@@ -144,6 +156,20 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			defer closeIn()
+			for _, side := range []struct {
+				path string
+				into *io.Reader
+			}{{*resvFile, &run.Reservations}, {*assocFile, &run.Assocs}} {
+				if side.path == "" {
+					continue
+				}
+				f, err := os.Open(side.path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				*side.into = f
+			}
 			counted := &countingReader{r: in}
 			run.Progress = progressLine(e, "lines", func() (int64, int64) { return counted.n, size })
 			res, err = slurm.CollectFile(ctx, l, counted, asOf, run)

@@ -221,6 +221,15 @@ func TestCollectSlurmFromFile(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ingested 0, revised") {
 		t.Fatalf("collect slurm again: exit %d, %q", code, out)
 	}
+	live := "../../collectors/slurm/testdata/live/"
+	code, out, stderr = cli(t, "collect", "slurm", "--config", cfg, "--cluster", "testbed", "--from-file", live+"sacct-epoch.psv",
+		"--reservations-file", live+"sacctmgr-reservations.psv", "--assocs-file", live+"sacctmgr-assoc-ids.psv")
+	if code != 0 || !strings.Contains(out, "quarantined 0") {
+		t.Fatalf("collect slurm with reservations: exit %d, %q, %q", code, out, stderr)
+	}
+	if code, _, stderr := cli(t, "collect", "slurm", "--config", cfg, "--cluster", "testbed", "--from-file", dump, "--reservations-file", "x"); code != 2 || !strings.Contains(stderr, "go together") {
+		t.Errorf("reservations without assocs: exit %d, %q", code, stderr)
+	}
 	if code, _, stderr := cli(t, "collect", "slurm", "--config", cfg, "--from-file", dump); code != 2 || !strings.Contains(stderr, "--cluster") {
 		t.Errorf("without --cluster: exit %d, %q", code, stderr)
 	}
