@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
+.PHONY: test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -34,6 +34,21 @@ check-generated:
 	@if [ -n "$$(git status --porcelain -- '*_templ.go')" ]; then \
 		echo "generated templ files are stale; run 'make generate' and commit:"; \
 		git status --porcelain -- '*_templ.go'; exit 1; fi
+
+# The Slurm collector against a real Slurm (Debian's packages, no systemd; needs
+# root): brings up scripts/slurm-testbed, runs its job mix (~5 minutes), collects
+# live and compares with sreport.
+SLURM_DIR ?= /var/tmp/parsimony-slurm
+test-slurm:
+	./scripts/slurm-testbed install
+	@set -e; dir=$(SLURM_DIR); \
+	./scripts/slurm-testbed down --purge $$dir; \
+	trap './scripts/slurm-testbed down '"$$dir" EXIT; \
+	./scripts/slurm-testbed up $$dir; \
+	./scripts/slurm-testbed accounts $$dir; \
+	./scripts/slurm-testbed jobs $$dir; \
+	SLURM_CONF=$$dir/etc/slurm.conf PARSIMONY_SLURM_DIR=$$dir \
+	  $(GO) test -tags slurmtestbed -count=1 -timeout 30m -run 'Live' -v ./collectors/slurm/
 
 # Go benchmarks: subtree totals at 10,000 groups, sacct parsing (lines/s on one core).
 bench:
