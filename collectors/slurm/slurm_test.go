@@ -318,3 +318,32 @@ func TestPipeInSeveralFreeTextColumns(t *testing.T) {
 		t.Fatalf("ambiguous line: err %v, bad %+v; want it quarantined", err, bad)
 	}
 }
+
+// A dump's local times in the hour a DST change repeats cannot be told apart; the
+// hour off from ElapsedRaw is corrected, so no hour is lost or doubled.
+func TestAmbiguousLocalTimeAtDSTEnd(t *testing.T) {
+	ny := newYork(t)
+	header := "JobID|JobIDRaw|User|Account|State|Start|End|ElapsedRaw|AllocCPUS|AllocTRES"
+	// 1 November 2026, 01:00–02:00 happens twice in New York. The job ran from the
+	// first 01:30 (EDT) to 02:30 EST: two hours.
+	line := "77|77|u|a|COMPLETED|2026-11-01T01:30:00|2026-11-01T02:30:00|7200|1|cpu=1"
+	rd, err := NewReader(strings.NewReader(header+"\n"+line+"\n"), "|")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, _, _ := rd.Next()
+	conv := NewConverter(Options{Cluster: "c", Location: ny})
+	var out Output
+	conv.Add(row, &out)
+	conv.Flush(&out)
+	if len(out.Records) != 1 {
+		t.Fatalf("records %+v rejects %+v", out.Records, out.Rejects)
+	}
+	r := out.Records[0]
+	if r.End.Sub(r.Start) != 2*time.Hour || r.Quantity != 7200 {
+		t.Fatalf("job spans %v with %d core-seconds, want 2h and 7200", r.End.Sub(r.Start), r.Quantity)
+	}
+	if want := time.Date(2026, 11, 1, 7, 30, 0, 0, time.UTC); !r.End.Equal(want) {
+		t.Errorf("end %v, want %v", r.End.UTC(), want)
+	}
+}
