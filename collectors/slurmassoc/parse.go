@@ -46,12 +46,13 @@ const RootAccount = "root"
 // "where cluster=NAME" to read one cluster only).
 const Command = "sacctmgr --parsable2 show associations format=Cluster,Account,ParentName,User,Partition"
 
-// Args is the command line (program first, for exec without a shell) that prints one
-// cluster's associations as Parse reads them. It must run as root, SlurmUser or a
+// Args are sacctmgr's arguments (the program itself is configurable: a wrapper
+// may run it on the head node) that print one cluster's associations as Parse
+// reads them. It must run as root, SlurmUser or a
 // Slurm operator: with PrivateData, other users see only their own associations, and a
 // sync of that would end everyone else's memberships.
 func Args(cluster string) []string {
-	return []string{"sacctmgr", "--parsable2", "show", "associations", "where", "cluster=" + cluster,
+	return []string{"--parsable2", "show", "associations", "where", "cluster=" + cluster,
 		"format=Cluster,Account,ParentName,User,Partition"}
 }
 
