@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/collectors/slurmassoc"
-	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 // TestLiveTestbed collects from the running Slurm testbed (make test-slurm brings it
@@ -92,44 +91,7 @@ func TestLiveTestbed(t *testing.T) {
 		"start="+from.Format("2006-01-02T15:04:05"), "end="+end.Format("2006-01-02T15:04:05"))
 	path := filepath.Join(t.TempDir(), "sreport.psv")
 	os.WriteFile(path, report, 0o600)
-	rows, err := l.Report(ctx, ledger.ReportQuery{From: from, To: end, By: []string{ledger.ByGroup, ledger.ByUser}, Resource: ledger.ResourceCPU})
-	if err != nil {
-		t.Fatal(err)
-	}
-	byGroupUser := map[[2]string]int64{}
-	var all int64
-	for _, r := range rows {
-		byGroupUser[[2]string{r.Keys[0], r.Keys[1]}] += r.Quantity.Int64()
-		all += r.Quantity.Int64()
-	}
-	lines := readSreport(t, path)
-	if len(lines) < 5 {
-		t.Fatalf("sreport printed %d lines:\n%s", len(lines), report)
-	}
-	for _, s := range lines {
-		var got int64
-		switch {
-		case s.user != "":
-			got = byGroupUser[[2]string{s.account, s.user}]
-		case s.account == "root":
-			got = all
-		default:
-			g, err := l.GroupBySlug(ctx, s.account)
-			if err != nil {
-				t.Fatalf("account %s: %v", s.account, err)
-			}
-			sub, err := l.Report(ctx, ledger.ReportQuery{From: from, To: end, GroupID: g.ID, Resource: ledger.ResourceCPU})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range sub {
-				got += r.Quantity.Int64()
-			}
-		}
-		if got != s.seconds {
-			t.Errorf("account %s user %q: ledger %d core-seconds, sreport %d", s.account, s.user, got, s.seconds)
-		}
-	}
+	compareWithSreport(t, l, path, from, end)
 
 	// A second collection over the same window changes nothing.
 	again, err := CollectLive(ctx, l, live)
