@@ -213,6 +213,16 @@ func (c *Converter) records(j *job, out *Output) string {
 	if t, err := parseTime(a.f[fSubmit], c.opts.Location); err == nil {
 		attrs["submit"] = t.UTC().Format(time.RFC3339)
 	}
+	// The time asked for, beside the time used: "UNLIMITED" or seconds.
+	if v := a.f[fTimelimit]; v != "" {
+		if d, err := ParseDuration(v); err == nil {
+			if d == Unlimited {
+				attrs["timelimit"] = "UNLIMITED"
+			} else {
+				attrs["timelimit"] = strconv.FormatInt(int64(d/time.Second), 10)
+			}
+		}
+	}
 	if v := a.f[fReservation]; v != "" {
 		attrs["reservation"] = v
 	}

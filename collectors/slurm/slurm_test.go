@@ -122,6 +122,12 @@ func TestMixedDump(t *testing.T) {
 	if got := recs[key{"1003", "cpu"}][0].Attrs["job_id"]; got != "1002_1" {
 		t.Errorf("array task job_id attr %q", got)
 	}
+	if got := recs[key{"1010", "cpu"}][0].Attrs["timelimit"]; got != "86400" {
+		t.Errorf("timelimit 1-00:00:00 kept as %q, want 86400", got)
+	}
+	if got := recs[key{"1003", "cpu"}][0].Attrs["timelimit"]; got != "UNLIMITED" {
+		t.Errorf("UNLIMITED timelimit kept as %q", got)
+	}
 	// The running job ends at the collection time; the DST job lasts 3 hours.
 	if r := recs[key{"1008", "cpu"}][0]; !r.End.Equal(now) {
 		t.Errorf("running job ends %v, want %v", r.End, now)
