@@ -177,6 +177,9 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 			run.Progress = progressLine(e, "lines", nil)
 			res, err = slurm.CollectLive(ctx, l, run)
 		}
+		if run.Progress != nil {
+			fmt.Fprintln(e.stderr) // end the progress line
+		}
 		fmt.Fprintln(e.stdout, res.Summary(*cluster))
 		return err
 	})
