@@ -38,6 +38,9 @@ type Site struct {
 	TimeZone string `toml:"time_zone"`
 	// Currency is an ISO 4217 code (e.g. "EUR").
 	Currency string `toml:"currency"`
+	// FiscalYearStart is the month (1–12) the fiscal year starts in, for
+	// yearly budgets. Default: 1 (January).
+	FiscalYearStart int `toml:"fiscal_year_start"`
 }
 
 // CurrencyMinorDigits is the number of digits after the decimal point of the
@@ -185,6 +188,8 @@ func Default() Config {
 			Name:     "Parsimony",
 			TimeZone: "UTC",
 			Currency: "USD",
+
+			FiscalYearStart: 1,
 		},
 		Server: Server{
 			Listen: "127.0.0.1:8080",

@@ -62,6 +62,9 @@ func (v *validator) site(s Site) {
 	}
 	v.timeZone("site.time_zone", s.TimeZone)
 	v.currency("site.currency", s.Currency)
+	if s.FiscalYearStart < 1 || s.FiscalYearStart > 12 {
+		v.add("site.fiscal_year_start", "must be a month number from 1 (January) to 12, not %d", s.FiscalYearStart)
+	}
 }
 
 func (v *validator) timeZone(key, tz string) {

@@ -36,13 +36,25 @@ type Options struct {
 	// another zone fails, since the stored days would no longer line up.
 	Location *time.Location
 	Logger   *slog.Logger
+	// Currency is the ISO 4217 code amounts are in (default "USD"), with
+	// MinorDigits digits after the point (default 2). Like the time zone, the first
+	// Open records it: statements written in one currency are never re-read in
+	// another.
+	Currency    string
+	MinorDigits int
+	// FiscalYearStart is the month (1–12) a fiscal year starts in, for yearly
+	// budgets (default 1, January).
+	FiscalYearStart time.Month
 }
 
 // Ledger is the store. It is safe for concurrent use.
 type Ledger struct {
-	pool *pgxpool.Pool
-	loc  *time.Location
-	log  *slog.Logger
+	pool        *pgxpool.Pool
+	loc         *time.Location
+	log         *slog.Logger
+	currency    string
+	minorDigits int
+	fiscalStart time.Month
 
 	mu         sync.Mutex
 	partitions map[time.Time]bool // usage partitions known to exist, by local month start
@@ -56,21 +68,51 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	l := &Ledger{pool: pool, loc: opts.Location, log: opts.Logger, partitions: map[time.Time]bool{}}
+	if opts.Currency == "" {
+		opts.Currency = "USD"
+		if opts.MinorDigits == 0 {
+			opts.MinorDigits = 2
+		}
+	}
+	if opts.MinorDigits < 0 || opts.MinorDigits > 6 {
+		return nil, fmt.Errorf("open ledger: %d minor digits for %s is not a currency", opts.MinorDigits, opts.Currency)
+	}
+	if opts.FiscalYearStart == 0 {
+		opts.FiscalYearStart = time.January
+	}
+	l := &Ledger{pool: pool, loc: opts.Location, log: opts.Logger, partitions: map[time.Time]bool{},
+		currency: opts.Currency, minorDigits: opts.MinorDigits, fiscalStart: opts.FiscalYearStart}
 	zone := opts.Location.String()
-	var stored string
-	err := pool.QueryRow(ctx, `
-		INSERT INTO settings (key, value) VALUES ('time_zone', $1)
-		ON CONFLICT (key) DO UPDATE SET value = settings.value
-		RETURNING value`, zone).Scan(&stored)
+	stored, err := pinSetting(ctx, pool, "time_zone", zone)
 	if err != nil {
 		return nil, fmt.Errorf("read site time zone: %w", err)
 	}
 	if stored != zone {
 		return nil, fmt.Errorf("%w: the database's usage is split by days in %s, but the configured time zone is %s", ErrConflict, stored, zone)
 	}
+	cur := fmt.Sprintf("%s/%d", opts.Currency, opts.MinorDigits)
+	if stored, err = pinSetting(ctx, pool, "currency", cur); err != nil {
+		return nil, fmt.Errorf("read site currency: %w", err)
+	}
+	if stored != cur {
+		return nil, fmt.Errorf("%w: the database's amounts are in %s, but the configured currency is %s", ErrConflict, stored, cur)
+	}
 	return l, nil
 }
+
+// pinSetting stores value under key unless the key has a value, and returns the
+// stored value.
+func pinSetting(ctx context.Context, pool *pgxpool.Pool, key, value string) (string, error) {
+	var stored string
+	err := pool.QueryRow(ctx, `
+		INSERT INTO settings (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = settings.value
+		RETURNING value`, key, value).Scan(&stored)
+	return stored, err
+}
+
+// Currency is the site's ISO 4217 currency code and its number of minor digits.
+func (l *Ledger) Currency() (code string, minorDigits int) { return l.currency, l.minorDigits }
 
 // Location is the site's time zone.
 func (l *Ledger) Location() *time.Location { return l.loc }

@@ -45,7 +45,9 @@ func openLedger(ctx context.Context, e *env, cfg config.Config) (*ledger.Ledger,
 		pool.Close()
 		return nil, nil, fmt.Errorf("connect to database: %w", err)
 	}
-	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: e.log})
+	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: e.log,
+		Currency: cfg.Site.Currency, MinorDigits: cfg.Site.CurrencyMinorDigits(),
+		FiscalYearStart: time.Month(cfg.Site.FiscalYearStart)})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

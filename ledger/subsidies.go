@@ -1,0 +1,225 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Subsidy lowers what the billable groups at and below a group pay, per month and
+// per resource ("*": a discount on every resource). The nearest group up the tree
+// that sets a discount (or an allowance) for a resource decides it; a discount for
+// the resource itself beats a "*" discount of the same group.
+//
+// Order on a statement (documented in docs/billing.md): first the free allowance
+// covers that many base units of the month's own priced usage of the resource, the
+// dearest lines first; then the discount takes its percentage off what is left of
+// the resource's usage and late-usage lines. Each shows as its own line.
+type Subsidy struct {
+	ID              int64
+	GroupID         int64
+	Resource        string
+	DiscountPercent *big.Rat
+	FreeQuantity    *big.Int // base units per month
+	ValidFrom       time.Time
+	ValidTo         time.Time
+	Note            string
+}
+
+// SetSubsidy records a subsidy from s.ValidFrom on (the first day of a month),
+// ending the group's subsidy for the same resource that is in force then.
+func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64, error) {
+	if s.Resource == "" {
+		s.Resource = Any
+	}
+	if s.DiscountPercent == nil {
+		s.DiscountPercent = new(big.Rat)
+	}
+	if s.FreeQuantity == nil {
+		s.FreeQuantity = new(big.Int)
+	}
+	if s.ValidTo.IsZero() {
+		s.ValidTo = Forever
+	}
+	if s.ValidFrom.Day() != 1 {
+		return 0, fmt.Errorf("set subsidy: it must start on the first day of a month, not %s", s.ValidFrom.Format(time.DateOnly))
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if err := lockOpenFrom(ctx, tx, s.ValidFrom); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE subsidies SET valid_to = $3
+			WHERE group_id = $1 AND resource = $2 AND valid_from < $3 AND valid_to > $3`,
+			s.GroupID, s.Resource, dateArg(s.ValidFrom)); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			INSERT INTO subsidies (group_id, resource, discount_percent, free_quantity, valid_from, valid_to, note)
+			VALUES ($1, $2, $3::numeric, $4::numeric, $5, $6, $7) RETURNING id`,
+			s.GroupID, s.Resource, ratString(s.DiscountPercent), s.FreeQuantity.String(),
+			dateArg(s.ValidFrom), dateArg(s.ValidTo), s.Note).Scan(&id)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && (pgErr.Code == "23P01" || pgErr.Code == "23514") {
+				return fmt.Errorf("%w: %s", ErrConflict, pgErr.Message)
+			}
+			return err
+		}
+		return audit(ctx, tx, actor, "create", "subsidy", fmt.Sprint(id), nil, map[string]any{
+			"group_id": s.GroupID, "resource": s.Resource, "discount_percent": ratString(s.DiscountPercent),
+			"free_quantity": s.FreeQuantity.String(), "valid_from": dateArg(s.ValidFrom), "note": s.Note})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set subsidy for group %d (%s): %w", s.GroupID, s.Resource, err)
+	}
+	return id, nil
+}
+
+type subsidyRow struct {
+	groupID  int64
+	resource string
+	discount *big.Rat
+	free     *big.Int
+}
+
+func loadSubsidies(ctx context.Context, tx pgx.Tx, month time.Time) ([]subsidyRow, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT group_id, resource, discount_percent::text, free_quantity::text FROM subsidies
+		WHERE valid_from <= $1 AND valid_to > $1`, month)
+	if err != nil {
+		return nil, fmt.Errorf("read subsidies: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (subsidyRow, error) {
+		var s subsidyRow
+		var d, f string
+		if err := r.Scan(&s.groupID, &s.resource, &d, &f); err != nil {
+			return s, err
+		}
+		s.discount = parseRat(d)
+		fr := parseRat(f)
+		s.free = new(big.Int).Quo(fr.Num(), fr.Denom())
+		return s, nil
+	})
+}
+
+// nearestSubsidy finds the rule that decides resource's allowance (allowance true)
+// or discount for the statement of group id: the nearest group at or above it with
+// one, where a rule for the resource beats a "*" rule of the same group.
+func nearestSubsidy(t *billingTree, id int64, rows []subsidyRow, resource string, allowance bool) *subsidyRule {
+	for g := id; g != 0; g = t.groups[g].ParentID {
+		var star *subsidyRule
+		for _, s := range rows {
+			if s.groupID != g {
+				continue
+			}
+			if allowance {
+				if s.resource == resource && s.free.Sign() > 0 {
+					return &subsidyRule{discount: s.discount, free: s.free}
+				}
+				continue
+			}
+			if s.discount.Sign() <= 0 {
+				continue
+			}
+			if s.resource == resource {
+				return &subsidyRule{discount: s.discount, free: s.free}
+			}
+			if s.resource == Any {
+				star = &subsidyRule{discount: s.discount, free: new(big.Int)}
+			}
+		}
+		if star != nil {
+			return star
+		}
+		if t.groups[g] == nil {
+			break
+		}
+	}
+	return nil
+}
+
+// Adjustment is a manual credit (negative) or debit on a group's statement.
+type Adjustment struct {
+	ID          int64
+	Period      time.Time
+	GroupID     int64
+	AmountMinor int64
+	Reason      string
+	CreatedBy   string
+	CreatedAt   time.Time
+}
+
+type adjustmentRow struct {
+	amountMinor int64
+	reason      string
+}
+
+// AddAdjustment puts a manual credit or debit on a billable group's statement of an
+// open period. The period's row is created if it has not been rated yet.
+func (l *Ledger) AddAdjustment(ctx context.Context, actor string, a Adjustment) (int64, error) {
+	month := time.Date(a.Period.Year(), a.Period.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if a.AmountMinor == 0 || a.Reason == "" {
+		return 0, fmt.Errorf("add adjustment: an amount other than zero and a reason are required")
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
+			return err
+		}
+		var billable bool
+		if err := tx.QueryRow(ctx, `SELECT billable FROM groups WHERE id = $1`, a.GroupID).Scan(&billable); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("group %d: %w", a.GroupID, ErrNotFound)
+			}
+			return err
+		}
+		if !billable {
+			return fmt.Errorf("%w: group %d is not billable, so it has no statement", ErrConflict, a.GroupID)
+		}
+		var closed bool
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO periods (month) VALUES ($1) ON CONFLICT (month) DO UPDATE SET month = excluded.month
+			RETURNING closed_at IS NOT NULL`, month).Scan(&closed); err != nil {
+			return err
+		}
+		if closed {
+			return fmt.Errorf("%w: period %s is closed; adjust the next open one", ErrConflict, month.Format("2006-01"))
+		}
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO adjustments (period, group_id, amount_minor, reason, created_by)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, month, a.GroupID, a.AmountMinor, a.Reason, actor).Scan(&id); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "create", "adjustment", fmt.Sprint(id), nil, map[string]any{
+			"period": month.Format("2006-01"), "group_id": a.GroupID, "amount_minor": a.AmountMinor, "reason": a.Reason})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("add adjustment to group %d in %s: %w", a.GroupID, month.Format("2006-01"), err)
+	}
+	return id, nil
+}
+
+func loadAdjustments(ctx context.Context, tx pgx.Tx, month time.Time) (map[int64][]adjustmentRow, error) {
+	rows, err := tx.Query(ctx, `SELECT group_id, amount_minor, reason FROM adjustments WHERE period = $1 ORDER BY id`, month)
+	if err != nil {
+		return nil, fmt.Errorf("read adjustments: %w", err)
+	}
+	out := map[int64][]adjustmentRow{}
+	for rows.Next() {
+		var g int64
+		var a adjustmentRow
+		if err := rows.Scan(&g, &a.amountMinor, &a.reason); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[g] = append(out[g], a)
+	}
+	return out, rows.Err()
+}
