@@ -54,13 +54,27 @@ func (l *Ledger) SetBudget(ctx context.Context, actor string, b Budget) (int64, 
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		// The same budget again is kept; one with the same start is replaced.
+		err := tx.QueryRow(ctx, `
+			SELECT id FROM budgets WHERE group_id = $1 AND span = $2 AND resource IS NOT DISTINCT FROM $3
+			  AND valid_from = $4 AND amount = $5::numeric AND valid_to = $6 AND note = $7`,
+			b.GroupID, b.Span, resource, dateArg(b.ValidFrom), ratString(b.Amount), dateArg(b.ValidTo), b.Note).Scan(&id)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM budgets WHERE group_id = $1 AND span = $2 AND resource IS NOT DISTINCT FROM $3 AND valid_from = $4`,
+			b.GroupID, b.Span, resource, dateArg(b.ValidFrom)); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE budgets SET valid_to = $4
 			WHERE group_id = $1 AND span = $2 AND resource IS NOT DISTINCT FROM $3 AND valid_from < $4 AND valid_to > $4`,
 			b.GroupID, b.Span, resource, dateArg(b.ValidFrom)); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			INSERT INTO budgets (group_id, span, resource, amount, valid_from, valid_to, note)
 			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7) RETURNING id`,
 			b.GroupID, b.Span, resource, ratString(b.Amount), dateArg(b.ValidFrom), dateArg(b.ValidTo), b.Note).Scan(&id)
@@ -138,7 +152,7 @@ func (l *Ledger) BudgetStatuses(ctx context.Context, groupID int64, at time.Time
 		s.From, s.To = l.budgetWindow(b.Span, at)
 		if b.Resource == "" {
 			s.Unit = l.currency
-			s.Spent, err = l.moneySpent(ctx, groupID, s.From, s.To)
+			s.Spent, err = l.MoneySpent(ctx, groupID, s.From, s.To)
 		} else {
 			s.Unit, _ = PricedUnit(b.Resource)
 			s.Spent, err = l.quantitySpent(ctx, groupID, b.Resource, s.From, at)
@@ -172,9 +186,9 @@ func (l *Ledger) budgetWindow(span string, at time.Time) (time.Time, time.Time) 
 	return from, from.AddDate(1, 0, 0)
 }
 
-// moneySpent is the group's subtree's charges and adjustments of the periods in
+// MoneySpent is the group's subtree's charges and adjustments of the periods in
 // [from, to), in currency.
-func (l *Ledger) moneySpent(ctx context.Context, groupID int64, from, to time.Time) (*big.Rat, error) {
+func (l *Ledger) MoneySpent(ctx context.Context, groupID int64, from, to time.Time) (*big.Rat, error) {
 	pf := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	pt := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
 	rows, err := l.pool.Query(ctx, `

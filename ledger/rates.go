@@ -169,7 +169,7 @@ func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool,
 	}
 	changed := false
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if err := lockOpenFrom(ctx, tx, r.ValidFrom); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
 			return err
 		}
 		// The rates of this selector that overlap the new one's time.
@@ -210,12 +210,19 @@ func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool,
 			return err
 		}
 		for _, o := range olds {
-			switch {
-			case o.price.Cmp(r.Price) == 0 && !o.from.After(r.ValidFrom) && !o.to.Before(r.ValidTo):
-				// Already in force at this price for the whole span: nothing to do.
+			if o.price.Cmp(r.Price) == 0 && !o.from.After(r.ValidFrom) && !o.to.Before(r.ValidTo) {
+				// Already in force at this price for the whole span: nothing to do
+				// (importing the same price list again is harmless, closed months or not).
 				r.ID = o.id
 				r.ValidFrom, r.ValidTo = o.from, o.to
 				return nil
+			}
+		}
+		if err := lockOpenFrom(ctx, tx, r.ValidFrom); err != nil {
+			return err
+		}
+		for _, o := range olds {
+			switch {
 			case o.from.Before(r.ValidFrom):
 				// End the old rate the day before the new one starts.
 				if _, err := tx.Exec(ctx, `UPDATE rates SET valid_to = $2 WHERE id = $1`, o.id, dateArg(r.ValidFrom)); err != nil {

@@ -748,3 +748,35 @@ func insertStatement(ctx context.Context, tx pgx.Tx, month time.Time, st Stateme
 	}
 	return nil
 }
+
+// PeriodClosed reports whether month's period is closed.
+func (l *Ledger) PeriodClosed(ctx context.Context, month time.Time) (bool, error) {
+	var closed bool
+	err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM periods WHERE month = $1 AND closed_at IS NOT NULL)`,
+		time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)).Scan(&closed)
+	if err != nil {
+		return false, fmt.Errorf("is %s closed: %w", month.Format("2006-01"), err)
+	}
+	return closed, nil
+}
+
+// Period is a billing month and its state.
+type Period struct {
+	Month    time.Time
+	RatedAt  *time.Time
+	ClosedAt *time.Time
+	ClosedBy string
+}
+
+// Periods lists the periods that have been rated or closed, newest first.
+func (l *Ledger) Periods(ctx context.Context) ([]Period, error) {
+	rows, err := l.pool.Query(ctx, `SELECT month, rated_at, closed_at, coalesce(closed_by, '') FROM periods ORDER BY month DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list periods: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Period, error) {
+		var p Period
+		err := r.Scan(&p.Month, &p.RatedAt, &p.ClosedAt, &p.ClosedBy)
+		return p, err
+	})
+}

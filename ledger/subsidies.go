@@ -51,7 +51,25 @@ func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
+			return err
+		}
+		// The same subsidy again is kept; one with the same start is replaced.
+		err := tx.QueryRow(ctx, `
+			SELECT id FROM subsidies WHERE group_id = $1 AND resource = $2 AND valid_from = $3
+			  AND discount_percent = $4::numeric AND free_quantity = $5::numeric AND valid_to = $6 AND note = $7`,
+			s.GroupID, s.Resource, dateArg(s.ValidFrom), ratString(s.DiscountPercent), s.FreeQuantity.String(),
+			dateArg(s.ValidTo), s.Note).Scan(&id)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		if err := lockOpenFrom(ctx, tx, s.ValidFrom); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM subsidies WHERE group_id = $1 AND resource = $2 AND valid_from = $3`,
+			s.GroupID, s.Resource, dateArg(s.ValidFrom)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
@@ -60,7 +78,7 @@ func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64
 			s.GroupID, s.Resource, dateArg(s.ValidFrom)); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			INSERT INTO subsidies (group_id, resource, discount_percent, free_quantity, valid_from, valid_to, note)
 			VALUES ($1, $2, $3::numeric, $4::numeric, $5, $6, $7) RETURNING id`,
 			s.GroupID, s.Resource, ratString(s.DiscountPercent), s.FreeQuantity.String(),

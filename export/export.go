@@ -1,0 +1,306 @@
+// Package export writes a period's statements for finance systems and portals: one
+// CSV (or JSON) with every statement line, and Open OnDemand's balance file. The
+// formats are documented in docs/billing.md; the CSV columns are stable.
+//
+// A closed period is streamed straight from the stored statement lines, so memory
+// stays constant however many statements there are; an open period's drafts are
+// computed first.
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
+)
+
+// Columns is the CSV header, in order. Never reorder or rename: finance imports
+// depend on it; add new columns at the end.
+var Columns = []string{
+	"period", "statement_number", "status", "group_path", "group_name", "cost_centre", "pi",
+	"line_no", "kind", "description", "resource", "cluster", "usage_month",
+	"quantity", "unit", "unit_price", "amount", "currency",
+}
+
+// Row is one CSV row.
+type Row struct {
+	Period, Number, Status, GroupPath, GroupName, CostCentre, PI string
+	LineNo                                                       int
+	Line                                                         ledger.Line
+	Currency                                                     string
+}
+
+// Totals is what an export wrote.
+type Totals struct {
+	Statements  int
+	Lines       int
+	AmountMinor int64
+}
+
+// CSV writes the period's statement lines with a header row and, last, a trailer
+// row of kind "total" whose amount is the sum of every line (a control total).
+func CSV(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (Totals, error) {
+	_, digits := l.Currency()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(Columns); err != nil {
+		return Totals{}, err
+	}
+	var t Totals
+	lastNumber := ""
+	rec := make([]string, len(Columns))
+	err := eachRow(ctx, l, month, func(r Row) error {
+		if r.Number != lastNumber {
+			t.Statements++
+			lastNumber = r.Number
+		}
+		t.Lines++
+		t.AmountMinor += r.Line.AmountMinor
+		rec = rec[:0]
+		rec = append(rec, r.Period, r.Number, r.Status, r.GroupPath, r.GroupName, r.CostCentre, r.PI,
+			fmt.Sprint(r.LineNo), r.Line.Kind, r.Line.Description, r.Line.Resource, r.Line.Cluster, r.Line.UsageMonth,
+			r.Line.Quantity, r.Line.Unit, r.Line.UnitPrice, ledger.PlainMinor(r.Line.AmountMinor, digits), r.Currency)
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return t, err
+	}
+	cur, _ := l.Currency()
+	trailer := make([]string, len(Columns))
+	trailer[0] = month.Format("2006-01")
+	trailer[8] = "total"
+	trailer[9] = fmt.Sprintf("%d statements, %d lines", t.Statements, t.Lines)
+	trailer[16] = ledger.PlainMinor(t.AmountMinor, digits)
+	trailer[17] = cur
+	if err := cw.Write(trailer); err != nil {
+		return t, err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return t, err
+	}
+	return t, bw.Flush()
+}
+
+// eachRow calls fn for every statement line of the period in statement-number and
+// line order: from the stored lines of a closed period (streamed), or from drafts.
+func eachRow(ctx context.Context, l *ledger.Ledger, month time.Time, fn func(Row) error) error {
+	month = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	closed, err := l.PeriodClosed(ctx, month)
+	if err != nil {
+		return err
+	}
+	if !closed {
+		sts, _, err := l.Statements(ctx, month)
+		if err != nil {
+			return err
+		}
+		for _, st := range sts {
+			for i, ln := range st.Lines {
+				if err := fn(Row{Period: st.Period, Number: st.Number, Status: st.Status, GroupPath: st.GroupPath,
+					GroupName: st.GroupName, CostCentre: st.CostCentre, PI: st.PI, LineNo: i + 1, Line: ln, Currency: st.Currency}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	rows, err := l.Pool().Query(ctx, `
+		SELECT s.number, s.doc->>'group_path', s.doc->>'group_name', s.doc->>'cost_centre', s.doc->>'pi', s.currency,
+		       l.line_no, l.kind, l.description, l.resource, l.cluster, coalesce(to_char(l.usage_month, 'YYYY-MM'), ''),
+		       coalesce(l.quantity::text, ''), l.unit, coalesce(l.unit_price::text, ''), l.amount_minor
+		FROM statements s JOIN statement_lines l ON l.statement_id = s.id
+		WHERE s.period = $1
+		ORDER BY s.number, l.line_no`, month)
+	if err != nil {
+		return fmt.Errorf("read statement lines of %s: %w", month.Format("2006-01"), err)
+	}
+	defer rows.Close()
+	r := Row{Period: month.Format("2006-01"), Status: "final"}
+	for rows.Next() {
+		ln := &r.Line
+		if err := rows.Scan(&r.Number, &r.GroupPath, &r.GroupName, &r.CostCentre, &r.PI, &r.Currency,
+			&r.LineNo, &ln.Kind, &ln.Description, &ln.Resource, &ln.Cluster, &ln.UsageMonth,
+			&ln.Quantity, &ln.Unit, &ln.UnitPrice, &ln.AmountMinor); err != nil {
+			return fmt.Errorf("read statement lines of %s: %w", month.Format("2006-01"), err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// JSON writes {"period", "currency", "status", "statements": [...], "statement_count",
+// "total_minor", "total"} with each statement whole (lines, subtotals, hash). A
+// closed period's statements are streamed one at a time from their stored
+// documents.
+func JSON(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (Totals, error) {
+	month = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	cur, digits := l.Currency()
+	closed, err := l.PeriodClosed(ctx, month)
+	if err != nil {
+		return Totals{}, err
+	}
+	status := "draft"
+	if closed {
+		status = "final"
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	head, _ := json.Marshal(map[string]string{"period": month.Format("2006-01"), "currency": cur, "status": status})
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"statements":[`)
+	var t Totals
+	write := func(doc []byte, total int64, lines int) error {
+		if t.Statements > 0 {
+			bw.WriteByte(',')
+		}
+		t.Statements++
+		t.Lines += lines
+		t.AmountMinor += total
+		_, err := bw.Write(doc)
+		return err
+	}
+	if closed {
+		rows, err := l.Pool().Query(ctx, `
+			SELECT doc::text, total_minor, jsonb_array_length(doc->'lines') FROM statements WHERE period = $1 ORDER BY number`, month)
+		if err != nil {
+			return t, fmt.Errorf("read statements of %s: %w", month.Format("2006-01"), err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var doc string
+			var total int64
+			var lines int
+			if err := rows.Scan(&doc, &total, &lines); err != nil {
+				return t, err
+			}
+			if err := write([]byte(doc), total, lines); err != nil {
+				return t, err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return t, err
+		}
+	} else {
+		sts, _, err := l.Statements(ctx, month)
+		if err != nil {
+			return t, err
+		}
+		for _, st := range sts {
+			doc, err := json.Marshal(st)
+			if err != nil {
+				return t, err
+			}
+			if err := write(doc, st.TotalMinor, len(st.Lines)); err != nil {
+				return t, err
+			}
+		}
+	}
+	fmt.Fprintf(bw, `],"statement_count":%d,"total_minor":%d,"total":%q}`+"\n", t.Statements, t.AmountMinor,
+		ledger.PlainMinor(t.AmountMinor, digits))
+	return t, bw.Flush()
+}
+
+// OnDemand is Open OnDemand's balance file (version 1): the dashboard shows each
+// user the balances listed for them. Parsimony lists, for every member of a
+// billable group, either what is left of the group's monthly money budget
+// (ValueRemaining; groups without one are left out) or the group's month-to-date
+// spend (ValueSpent), in whole currency units (OnDemand reads integers).
+type OnDemand struct {
+	Version   int               `json:"version"`
+	Timestamp int64             `json:"timestamp"`
+	Config    OnDemandConfig    `json:"config"`
+	Balances  []OnDemandBalance `json:"balances"`
+}
+
+// OnDemandConfig names the unit and what a project is.
+type OnDemandConfig struct {
+	Unit        string `json:"unit"`
+	ProjectType string `json:"project_type"`
+}
+
+// OnDemandBalance is one user's balance in one group.
+type OnDemandBalance struct {
+	User    string `json:"user"`
+	Project string `json:"project"`
+	Value   int64  `json:"value"`
+}
+
+// What an OnDemand balance shows.
+const (
+	ValueRemaining = "remaining"
+	ValueSpent     = "spent"
+)
+
+// OpenOnDemand builds the balance file as of at: value is ValueRemaining or ValueSpent.
+func OpenOnDemand(ctx context.Context, l *ledger.Ledger, at time.Time, value string) (OnDemand, error) {
+	cur, _ := l.Currency()
+	out := OnDemand{Version: 1, Timestamp: at.Unix(), Config: OnDemandConfig{Unit: cur, ProjectType: "group"}, Balances: []OnDemandBalance{}}
+	if value != ValueRemaining && value != ValueSpent {
+		return out, fmt.Errorf("open ondemand balances: value is %q or %q", ValueRemaining, ValueSpent)
+	}
+	day := at.In(l.Location()).Format(time.DateOnly)
+	rows, err := l.Pool().Query(ctx, `
+		SELECT g.id, g.slug, array_agg(DISTINCT u.login ORDER BY u.login)
+		FROM groups g
+		JOIN memberships m ON m.group_id = g.id AND m.valid_from <= $1::date AND m.valid_to > $1::date
+		JOIN users u ON u.id = m.user_id
+		WHERE g.billable AND g.archived_at IS NULL
+		GROUP BY g.id, g.slug ORDER BY g.slug`, day)
+	if err != nil {
+		return out, fmt.Errorf("open ondemand balances: %w", err)
+	}
+	type grp struct {
+		id     int64
+		slug   string
+		logins []string
+	}
+	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (grp, error) {
+		var g grp
+		err := r.Scan(&g.id, &g.slug, &g.logins)
+		return g, err
+	})
+	if err != nil {
+		return out, fmt.Errorf("open ondemand balances: %w", err)
+	}
+	for _, g := range groups {
+		bs, err := l.BudgetStatuses(ctx, g.id, at)
+		if err != nil {
+			return out, err
+		}
+		var v *big.Rat
+		for _, b := range bs {
+			if b.Span != ledger.SpanMonth || b.Resource != "" {
+				continue
+			}
+			if value == ValueRemaining {
+				v = b.Remaining
+			} else {
+				v = b.Spent
+			}
+		}
+		if v == nil && value == ValueSpent {
+			from := time.Date(at.In(l.Location()).Year(), at.In(l.Location()).Month(), 1, 0, 0, 0, 0, l.Location())
+			if v, err = l.MoneySpent(ctx, g.id, from, from.AddDate(0, 1, 0)); err != nil {
+				return out, err
+			}
+		}
+		if v == nil {
+			continue
+		}
+		whole := new(big.Int).Quo(v.Num(), v.Denom()) // toward zero: never shows more than there is
+		for _, login := range g.logins {
+			out.Balances = append(out.Balances, OnDemandBalance{User: login, Project: g.slug, Value: whole.Int64()})
+		}
+	}
+	return out, nil
+}
