@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
+.PHONY: bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -72,3 +72,8 @@ bench-slurm: build
 
 clean:
 	rm -rf bin
+
+# Closing one month of the benchmark institution, and its CSV export (seeds a fresh
+# one, ~7 minutes, unless PARSIMONY_BENCH_DATABASE_URL names a seeded database).
+bench-close:
+	$(GO) run ./internal/cmd/benchclose

@@ -116,6 +116,38 @@ type billingTree struct {
 	bill   map[int64]int64 // group → its nearest billable ancestor-or-self (0: none)
 	slugs  map[int64]string
 	users  map[int64]User
+	// rateLabel says what sets a rate apart from the list price of its resource and
+	// cluster ("QoS scavenger", "partition gpu", "chemistry rate"), for line
+	// descriptions; empty for a plain rate.
+	rateLabel map[int64]string
+}
+
+func loadRateLabels(ctx context.Context, tx pgx.Tx, t *billingTree) error {
+	rows, err := tx.Query(ctx, `SELECT id, partition, qos, coalesce(group_id, 0) FROM rates`)
+	if err != nil {
+		return fmt.Errorf("read rates: %w", err)
+	}
+	defer rows.Close()
+	t.rateLabel = map[int64]string{}
+	for rows.Next() {
+		var id, group int64
+		var partition, qos string
+		if err := rows.Scan(&id, &partition, &qos, &group); err != nil {
+			return err
+		}
+		var parts []string
+		if qos != Any {
+			parts = append(parts, "QoS "+qos)
+		}
+		if partition != Any {
+			parts = append(parts, "partition "+partition)
+		}
+		if g := t.groups[group]; g != nil {
+			parts = append(parts, g.Slug+" rate")
+		}
+		t.rateLabel[id] = strings.Join(parts, ", ")
+	}
+	return rows.Err()
 }
 
 func (l *Ledger) loadBillingTree(ctx context.Context, q pgx.Tx) (*billingTree, error) {
@@ -319,6 +351,9 @@ func (l *Ledger) buildStatements(ctx context.Context, tx pgx.Tx, month time.Time
 		return nil, rec, fmt.Errorf("read charges: %w", err)
 	}
 
+	if err := loadRateLabels(ctx, tx, tree); err != nil {
+		return nil, rec, err
+	}
 	subsidies, err := loadSubsidies(ctx, tx, month)
 	if err != nil {
 		return nil, rec, err
@@ -463,6 +498,9 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 		switch k.kind {
 		case LineUsage:
 			ln.Description = fmt.Sprintf("%s on %s", resourceTitle(k.resource), k.cluster)
+			if label := t.rateLabel[k.rateID]; label != "" {
+				ln.Description += " (" + label + ")"
+			}
 			ln.UnitPrice = ratString(acc.price)
 		case LineUnpriced:
 			ln.Description = fmt.Sprintf("%s on %s (no rate: not charged)", resourceTitle(k.resource), k.cluster)

@@ -105,7 +105,6 @@ func ReadCSV(r io.Reader) (List, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			probs = append(probs, err.Error())
 			if _, ok := err.(*csv.ParseError); ok {
@@ -113,6 +112,7 @@ func ReadCSV(r io.Reader) (List, error) {
 			}
 			break
 		}
+		line, _ := cr.FieldPos(0) // only valid after a successful Read
 		get := func(c string) string {
 			if i, ok := col[c]; ok && i < len(rec) {
 				return strings.TrimSpace(rec[i])
@@ -249,6 +249,9 @@ func ReadTOML(r io.Reader) (List, error) {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, c := de.Position()
+			if k := de.Key(); len(k) > 0 {
+				return List{}, fmt.Errorf("line %d, column %d: %s: %s", row, c, strings.Join(k, "."), de.Error())
+			}
 			return List{}, fmt.Errorf("line %d, column %d: %s", row, c, de.Error())
 		}
 		var sm *toml.StrictMissingError

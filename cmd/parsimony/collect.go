@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,18 @@ import (
 // runCollect dispatches `parsimony collect SOURCE`.
 func runCollect(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "collect", "SOURCE [flags]   (sources: slurm, slurm-accounts, csv)")
+	return runSubcommand(ctx, e, fs, args, "source", map[string]commandFunc{
+		"csv":            runCollectCSV,
+		"slurm":          runCollectSlurm,
+		"slurm-accounts": runCollectSlurmAccounts,
+	})
+}
+
+// commandFunc runs a command or subcommand with its arguments.
+type commandFunc func(ctx context.Context, e *env, args []string) error
+
+// runSubcommand runs the subcommand args[0] names, with the rest of args.
+func runSubcommand(ctx context.Context, e *env, fs *flag.FlagSet, args []string, what string, subs map[string]commandFunc) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fs.Usage()
 		if len(args) == 0 {
@@ -31,15 +44,10 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	switch args[0] {
-	case "csv":
-		return runCollectCSV(ctx, e, args[1:])
-	case "slurm":
-		return runCollectSlurm(ctx, e, args[1:])
-	case "slurm-accounts":
-		return runCollectSlurmAccounts(ctx, e, args[1:])
+	if run, ok := subs[args[0]]; ok {
+		return run(ctx, e, args[1:])
 	}
-	return usageError(e, fs, "unknown source %q", args[0])
+	return usageError(e, fs, "unknown %s %q", what, args[0])
 }
 
 // runCollectCSV imports usage from a CSV file (docs/csv-import.md).

@@ -50,6 +50,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 
 	cfg := config.Default()
 	cfg.Site.Name = "Demo University"
+	cfg.Site.Currency = "EUR"
 	cfg.Database.URL = cluster.URL("parsimony")
 	cfg.Server.Listen = *listen
 	m, err := migrations.New(cfg.Database.URL)
@@ -78,6 +79,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("seed demo: %w", err)
 		}
 		e.log.Info("seeded", "groups", sum.Groups, "users", sum.Users, "jobs", sum.Jobs, "elapsed", sum.Elapsed.Round(time.Millisecond))
+	} else {
+		// A later start: close the months that have ended since (and price a demo
+		// folder made before billing existed). Billing is idempotent.
+		var first *time.Time
+		if err := pool.QueryRow(ctx, `SELECT min(day) FROM rollup_daily`).Scan(&first); err != nil {
+			return fmt.Errorf("look for demo usage: %w", err)
+		}
+		if first != nil {
+			if err := seed.Billing(ctx, l, seed.BillingOptions{From: *first, Now: time.Now(), Close: true, RandomSeed: *randomSeed}); err != nil {
+				return fmt.Errorf("demo billing: %w", err)
+			}
+		}
 	}
 	if err := printDemoTotals(ctx, e, l); err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, env *env, args []string) error
+	run     commandFunc
 }
 
 // env is what every command gets: where to write and how to log.
@@ -37,6 +37,11 @@ func commands() []command {
 		{"collect", "collect usage from a source: collect csv --file PATH", runCollect},
 		{"seed", "create a realistic institution with usage (demo or benchmark scale)", runSeed},
 		{"report", "usage totals by group, user, cluster, resource over a window (like sreport)", runReport},
+		{"rates", "import a price list (rates, subsidies, budgets) or list the rates: rates import FILE | rates list", runRates},
+		{"rate", "(re)rate an open billing period: rate --period 2026-10", runRate},
+		{"close", "close a billing period: final statements, frozen for good: close 2026-10", runClose},
+		{"adjust", "add a manual credit or debit to a group's statement of an open period", runAdjust},
+		{"export", "export a period's statements: csv, json, html, pdf, or Open OnDemand balances", runExport},
 		{"config", "check a configuration file: config check FILE", runConfig},
 		{"healthcheck", "exit 0 if a running server answers ready (for container health checks)", runHealthcheck},
 	}

@@ -85,18 +85,24 @@ func Open(ctx context.Context, log *slog.Logger, prefix string, keep bool) (_ *D
 	if err != nil {
 		return nil, err
 	}
-	if db.Pool, err = pgxpool.New(ctx, u.String()); err != nil {
+	if err := db.open(ctx, log, u.String()); err != nil {
 		return nil, err
+	}
+	return db, nil
+}
+
+// open connects the pool and opens the ledger on it.
+func (db *DB) open(ctx context.Context, log *slog.Logger, databaseURL string) (err error) {
+	if db.Pool, err = pgxpool.New(ctx, databaseURL); err != nil {
+		return err
 	}
 	db.cleanup = append(db.cleanup, db.Pool.Close)
 	loc, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if db.Ledger, err = ledger.Open(ctx, db.Pool, ledger.Options{Location: loc, Logger: log}); err != nil {
-		return nil, err
-	}
-	return db, nil
+	db.Ledger, err = ledger.Open(ctx, db.Pool, ledger.Options{Location: loc, Logger: log})
+	return err
 }
 
 // Close drops the database (unless kept) and stops a throwaway cluster.
@@ -105,4 +111,24 @@ func (db *DB) Close() {
 		db.cleanup[i]()
 	}
 	db.cleanup = nil
+}
+
+// Reuse opens an existing database at databaseURL (e.g. one that benchseed -keep
+// left), migrating it to the latest schema first; Close leaves it in place.
+func Reuse(ctx context.Context, log *slog.Logger, databaseURL string) (_ *DB, err error) {
+	db := &DB{Name: databaseURL}
+	m, err := migrations.New(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	err = m.Up()
+	m.Close()
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := db.open(ctx, log, databaseURL); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
