@@ -130,6 +130,9 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 		if err := insertParts(ctx, tx, b.RunID, rows); err != nil {
 			return err
 		}
+		if err := noteChangedMonths(ctx, tx, l.monthsOf(changed)); err != nil {
+			return err
+		}
 		timer.lap("insert")
 		if err := addToRollups(ctx, tx, rows); err != nil {
 			return err
@@ -159,6 +162,21 @@ func (l *Ledger) monthsOf(recs []*Record) []time.Time {
 		months = append(months, m)
 	}
 	return months
+}
+
+// noteChangedMonths records that usage of these local months changed, so that
+// rating charges the difference for any of them that is closed (late usage).
+func noteChangedMonths(ctx context.Context, tx pgx.Tx, months []time.Time) error {
+	days := make([]string, len(months))
+	for i, m := range months {
+		days[i] = m.Format(time.DateOnly)
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO usage_changed_months (month) SELECT unnest($1::date[]) ON CONFLICT DO NOTHING`, days)
+	if err != nil {
+		return fmt.Errorf("note changed months: %w", err)
+	}
+	return nil
 }
 
 // splitAll cuts the records into day parts, ready for staging.

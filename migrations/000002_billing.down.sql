@@ -8,7 +8,6 @@ DROP TABLE IF EXISTS rates;
 DROP TABLE IF EXISTS usage_changed_months;
 DROP TRIGGER IF EXISTS periods_closed_truncate ON periods;
 DROP TABLE IF EXISTS periods;
-DROP TRIGGER IF EXISTS usage_changed_insert ON usage;
 DROP TRIGGER IF EXISTS usage_changed_update ON usage;
 DROP TRIGGER IF EXISTS usage_changed_delete ON usage;
 DROP FUNCTION IF EXISTS keep_closed_periods_closed();

@@ -32,31 +32,29 @@ CREATE TABLE periods (
     closed_by text
 );
 
--- Months whose usage changed (ingest, revision, re-mapping, a hand-made fix) since
--- they were last charged in full. The trigger below records them whoever writes; rating
--- an open period turns the changes of closed months into late-usage adjustment lines,
--- and closing that period clears them.
+-- Months whose usage changed (new usage, revision, re-mapping, a hand-made fix) since
+-- they were last charged in full. Rating an open period turns the changes of closed
+-- months into late-usage adjustment lines, and closing that period clears them.
+-- Ingest notes the months it inserts into itself, in its transaction; the triggers
+-- below note every UPDATE and DELETE, whoever makes it. (A trigger on INSERT too
+-- cost 13% of ingest speed: its transition table copies every row.)
 CREATE TABLE usage_changed_months (
     month date PRIMARY KEY
 );
 
 CREATE FUNCTION note_changed_usage_months() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'UPDATE' THEN
         INSERT INTO usage_changed_months (month)
         SELECT DISTINCT date_trunc('month', day)::date FROM new_rows
         ON CONFLICT DO NOTHING;
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        INSERT INTO usage_changed_months (month)
-        SELECT DISTINCT date_trunc('month', day)::date FROM old_rows
-        ON CONFLICT DO NOTHING;
-    END IF;
+    INSERT INTO usage_changed_months (month)
+    SELECT DISTINCT date_trunc('month', day)::date FROM old_rows
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
 -- One trigger per event: a trigger with transition tables takes one event.
-CREATE TRIGGER usage_changed_insert AFTER INSERT ON usage
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION note_changed_usage_months();
 CREATE TRIGGER usage_changed_update AFTER UPDATE ON usage
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION note_changed_usage_months();
 CREATE TRIGGER usage_changed_delete AFTER DELETE ON usage
