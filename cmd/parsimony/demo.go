@@ -53,6 +53,14 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	cfg.Site.Currency = "EUR"
 	cfg.Database.URL = cluster.URL("parsimony")
 	cfg.Server.Listen = *listen
+	// The same settings as a file, for running other commands against the demo
+	// (while it runs): parsimony export --config DIR/parsimony.toml …
+	cfgFile := filepath.Join(*dataDir, "parsimony.toml")
+	body := fmt.Sprintf("# Written by parsimony demo: the demo's settings, for other commands.\n[site]\nname = %q\ntime_zone = %q\ncurrency = %q\n\n[database]\nurl = %q\n",
+		cfg.Site.Name, cfg.Site.TimeZone, cfg.Site.Currency, cfg.Database.URL)
+	if err := os.WriteFile(cfgFile, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("write the demo's configuration: %w", err)
+	}
 	m, err := migrations.New(cfg.Database.URL)
 	if err != nil {
 		return err
@@ -92,7 +100,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	if err := printDemoTotals(ctx, e, l); err != nil {
+	if err := printDemoTotals(ctx, e, l, cfgFile); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nParsimony demo: open http://%s/ (Ctrl-C stops it; data kept in %s)\n", *listen, *dataDir)
@@ -119,7 +127,7 @@ func defaultDemoDir() string {
 
 // printDemoTotals shows the seeded institution's usage this month and in all, by
 // department, so a first start says what it holds.
-func printDemoTotals(ctx context.Context, e *env, l *ledger.Ledger) error {
+func printDemoTotals(ctx context.Context, e *env, l *ledger.Ledger, cfgFile string) error {
 	now := time.Now().In(l.Location())
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, l.Location())
 	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, l.Location())
@@ -138,5 +146,43 @@ func printDemoTotals(ctx context.Context, e *env, l *ledger.Ledger) error {
 	}
 	fmt.Fprintln(e.stdout, "\nEverything in the ledger:")
 	fmt.Fprintln(e.stdout)
-	return report.WriteTable(e.stdout, nil, all)
+	if err := report.WriteTable(e.stdout, nil, all); err != nil {
+		return err
+	}
+	return printDemoBilling(ctx, e, l, cfgFile)
+}
+
+// printDemoBilling says which months are closed and what the open one's drafts add
+// up to, with the commands that show more.
+func printDemoBilling(ctx context.Context, e *env, l *ledger.Ledger, cfgFile string) error {
+	periods, err := l.Periods(ctx)
+	if err != nil {
+		return err
+	}
+	var closed []string
+	var open time.Time
+	for _, p := range periods {
+		if p.ClosedAt != nil {
+			closed = append([]string{p.Month.Format("2006-01")}, closed...)
+		} else if open.IsZero() || p.Month.Before(open) {
+			open = p.Month
+		}
+	}
+	if len(closed) == 0 || open.IsZero() {
+		return nil
+	}
+	sts, _, err := l.Statements(ctx, open)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, st := range sts {
+		total += st.TotalMinor
+	}
+	cur, digits := l.Currency()
+	fmt.Fprintf(e.stdout, "\nBilling: %s to %s closed (%d months); %s open: %d draft statements, %s %s so far.\n",
+		closed[0], closed[len(closed)-1], len(closed), open.Format("2006-01"), len(sts), cur, ledger.FormatMinor(total, digits))
+	fmt.Fprintf(e.stdout, "Statements as PDF: parsimony export --config %s --period %s --format pdf --out statements/\n",
+		cfgFile, closed[len(closed)-1])
+	return nil
 }
