@@ -22,6 +22,7 @@ type Config struct {
 	Site       Site       `toml:"site"`
 	Database   Database   `toml:"database"`
 	Server     Server     `toml:"server"`
+	Auth       Auth       `toml:"auth"`
 	Collectors Collectors `toml:"collectors"`
 	// Clusters come from the [[cluster]] array of tables.
 	Clusters []Cluster `toml:"cluster"`
@@ -71,6 +72,35 @@ type Server struct {
 	// (behind a proxy), used for absolute links in e-mails and exports.
 	// Empty means: derive it from each request.
 	BaseURL string `toml:"base_url"`
+}
+
+// Auth says how people sign in to the web app. Any combination may be set.
+type Auth struct {
+	// OIDCIssuer is the OpenID Connect provider's issuer URL (Keycloak,
+	// CILogon, Entra ID, Google); discovery is read from it. Empty: no OIDC.
+	OIDCIssuer string `toml:"oidc_issuer"`
+	// OIDCClientID is this app's client id at the provider.
+	OIDCClientID string `toml:"oidc_client_id"`
+	// OIDCClientSecret is its secret (empty for a public client). The
+	// environment variable PARSIMONY_OIDC_CLIENT_SECRET overrides it, so the
+	// file need not hold it.
+	OIDCClientSecret string `toml:"oidc_client_secret"`
+	// OIDCLoginClaim is the ID token claim holding the login that users and
+	// Slurm know. Default: "preferred_username".
+	OIDCLoginClaim string `toml:"oidc_login_claim"`
+	// OIDCLoginStrip is a suffix the claim must end with and that is cut off,
+	// e.g. "@example.edu" turns alice@example.edu into alice.
+	OIDCLoginStrip string `toml:"oidc_login_strip"`
+	// ProxyHeader names the header a trusted reverse proxy (Shibboleth,
+	// mod_auth_openidc, oauth2-proxy) sends the signed-in login in, e.g.
+	// "X-Remote-User". Honoured only from TrustedProxies.
+	ProxyHeader string `toml:"proxy_header"`
+	// TrustedProxies are the addresses or CIDR ranges (e.g. "127.0.0.1/32")
+	// whose ProxyHeader is believed.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// InsecureCookies drops the Secure flag of the session cookie: only for
+	// plain-HTTP testing. Default false.
+	InsecureCookies bool `toml:"insecure_cookies"`
 }
 
 // Collectors holds how often each kind of source is read.

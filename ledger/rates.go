@@ -373,3 +373,64 @@ func exactDecimals(r *big.Rat) (int, bool) {
 	d := max(twos, fives)
 	return d, d <= 60
 }
+
+// EstimateQuery asks what a job would cost a group at the rates in force on Day:
+// quantities per resource in priced units (core-hours, GB-hours, GPU-hours).
+type EstimateQuery struct {
+	GroupID                 int64
+	Cluster, Partition, QoS string
+	Day                     time.Time
+	Quantities              map[string]*big.Rat
+}
+
+// EstimateLine is one resource of an estimate.
+type EstimateLine struct {
+	Resource  string `json:"resource"`
+	Quantity  string `json:"quantity"`
+	Unit      string `json:"unit"`
+	UnitPrice string `json:"unit_price,omitempty"` // empty: no rate applies (unpriced)
+	Amount    string `json:"amount"`
+}
+
+// Estimate is a cost estimate.
+type Estimate struct {
+	Currency string         `json:"currency"`
+	Lines    []EstimateLine `json:"lines"`
+	Total    string         `json:"total"`
+}
+
+// Estimate prices quantities the way rating would: the most specific rate for the
+// group, cluster, partition and QoS on the day (see Rate).
+func (l *Ledger) Estimate(ctx context.Context, q EstimateQuery) (Estimate, error) {
+	est := Estimate{Currency: l.currency}
+	total := new(big.Rat)
+	day := q.Day.In(l.loc).Format(time.DateOnly)
+	for _, res := range Resources() {
+		qty := q.Quantities[res]
+		if qty == nil {
+			continue
+		}
+		var price *string
+		err := l.pool.QueryRow(ctx, `
+			SELECT r.price::text FROM rates r LEFT JOIN groups rg ON rg.id = r.group_id
+			WHERE r.resource = $1 AND r.cluster IN ('*', $2) AND r.partition IN ('*', $3) AND r.qos IN ('*', $4)
+			  AND (r.group_id IS NULL OR rg.path @> (SELECT path FROM groups WHERE id = $5))
+			  AND $6::date >= r.valid_from AND $6::date < r.valid_to
+			ORDER BY r.qos <> '*' DESC, r.partition <> '*' DESC, coalesce(nlevel(rg.path), 0) DESC, r.cluster <> '*' DESC
+			LIMIT 1`, res, q.Cluster, q.Partition, q.QoS, q.GroupID, day).Scan(&price)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return est, fmt.Errorf("estimate %s: %w", res, err)
+		}
+		unit, _ := PricedUnit(res)
+		ln := EstimateLine{Resource: res, Quantity: DecimalString(qty, 4), Unit: unit, Amount: DecimalString(new(big.Rat), l.minorDigits)}
+		if price != nil {
+			p := parseRat(*price)
+			amount := new(big.Rat).Mul(qty, p)
+			total.Add(total, amount)
+			ln.UnitPrice, ln.Amount = ratString(p), DecimalString(amount, l.minorDigits)
+		}
+		est.Lines = append(est.Lines, ln)
+	}
+	est.Total = DecimalString(total, l.minorDigits)
+	return est, nil
+}

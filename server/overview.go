@@ -42,7 +42,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		names[g.Slug] = g.Name
 	}
 	page := views.OverviewPage{
-		Layout: views.LayoutProps{Title: "Overview", SiteName: s.siteName, CSSURL: s.assets.URL("app.css")},
+		Layout: s.layout(r, "Overview"),
 		Period: fmt.Sprintf("%s %d, month to date", now.Month(), now.Year()),
 		Level:  map[int]string{1: "top-level group", 2: "department"}[depth],
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/static"
 )
@@ -27,6 +27,7 @@ type Options struct {
 	Ledger   *ledger.Ledger
 	Logger   *slog.Logger
 	SiteName string
+	Auth     AuthOptions
 	// Now is the clock; tests set it. Default time.Now.
 	Now func() time.Time
 }
@@ -40,6 +41,8 @@ type Server struct {
 	assets   *static.Assets
 	registry *prometheus.Registry
 	latency  *prometheus.HistogramVec
+	auth     *auth.Store
+	authOpts AuthOptions
 }
 
 // New builds the web app.
@@ -55,7 +58,8 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{ledger: opts.Ledger, log: opts.Logger, siteName: opts.SiteName, now: opts.Now, assets: assets,
-		registry: prometheus.NewRegistry()}
+		registry: prometheus.NewRegistry(), authOpts: opts.Auth}
+	s.auth = auth.NewStore(opts.Ledger.Pool(), opts.Now, s.sessionTTL())
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "parsimony_http_request_duration_seconds",
 		Help:    "Time to serve HTTP requests, by route pattern and status code.",
@@ -65,17 +69,11 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler is the router: the one table of every route the app serves.
-func (s *Server) Handler() http.Handler {
-	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, middleware.Recoverer, securityHeaders)
-
-	r.Get("/", s.overview)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	r.Handle("/static/*", s.assets)
-	return r
+// middleware is what every request passes through, in order. (No RealIP: the
+// client address decides whether a proxy's sign-in header is trusted, so it must
+// be the connection's, not a header anyone can send.)
+func (s *Server) middleware() []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{middleware.RequestID, s.logRequests, middleware.Recoverer, securityHeaders, s.authenticate}
 }
 
 // Run serves on addr until ctx ends, then shuts down gracefully, letting requests
@@ -129,12 +127,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // render writes a component through a buffer, so a render error becomes a clean
 // 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
+	s.renderStatus(w, r, http.StatusOK, c)
+}
+
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
 		s.serverError(w, r, fmt.Errorf("render: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/internal/pgtest"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/server"
@@ -20,11 +21,12 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type fixture struct {
-	l   *ledger.Ledger
-	srv *httptest.Server
+	l    *ledger.Ledger
+	srv  *httptest.Server
+	auth *auth.Store
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t *testing.T, authOpts ...server.AuthOptions) fixture {
 	t.Helper()
 	t.Parallel()
 	ctx := context.Background()
@@ -33,15 +35,56 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := server.New(server.Options{Ledger: l, SiteName: "Test U", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	var ao server.AuthOptions
+	if len(authOpts) > 0 {
+		ao = authOpts[0]
+	}
+	s, err := server.New(server.Options{Ledger: l, SiteName: "Test U", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: ao,
 		Now: func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return fixture{l: l, srv: srv}
+	return fixture{l: l, srv: srv, auth: auth.NewStore(pool, func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }, 0)}
 }
+
+// session signs login in and returns the cookie's token and the CSRF token.
+func (f fixture) session(t *testing.T, login string) (token, csrf string) {
+	t.Helper()
+	ctx := context.Background()
+	id, err := f.auth.UserID(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err = f.auth.CreateSession(ctx, id, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.auth.Session(ctx, token)
+	if err != nil || p == nil {
+		t.Fatalf("session: %v", err)
+	}
+	return token, p.CSRF
+}
+
+// getAs fetches url with a session cookie (token "" for none).
+func getAs(t *testing.T, url, token string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.AddCookie(&http.Cookie{Name: "parsimony_session", Value: token})
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func get(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
@@ -62,9 +105,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if resp, body := get(t, f.srv.URL+"/readyz"); resp.StatusCode != 200 || body != "ready\n" {
 		t.Errorf("/readyz: %d %q", resp.StatusCode, body)
 	}
-	get(t, f.srv.URL+"/")
+	get(t, f.srv.URL+"/healthz")
 	resp, body := get(t, f.srv.URL+"/metrics")
-	if resp.StatusCode != 200 || !strings.Contains(body, `parsimony_http_request_duration_seconds_count{code="200",route="/"}`) {
+	if resp.StatusCode != 200 || !strings.Contains(body, `parsimony_http_request_duration_seconds_count{code="200",route="/healthz"}`) {
 		t.Errorf("/metrics lacks request latency:\n%.2000s", body)
 	}
 	if resp, _ := get(t, f.srv.URL+"/no/such/page"); resp.StatusCode != 404 {
@@ -84,9 +127,17 @@ func TestReadyzWithoutDatabase(t *testing.T) {
 func TestOverview(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	fin, err := f.l.UpsertUser(ctx, "t", ledger.User{Login: "fin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.GrantGlobalRole(ctx, "t", fin.ID, ledger.RoleFinance); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := f.session(t, "fin")
 
 	// Empty state first.
-	resp, body := get(t, f.srv.URL+"/")
+	resp, body := getAs(t, f.srv.URL+"/overview", token)
 	if resp.StatusCode != 200 || !strings.Contains(body, "No usage has been recorded") {
 		t.Fatalf("empty overview: %d\n%s", resp.StatusCode, body)
 	}
@@ -102,7 +153,7 @@ func TestOverview(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC)
-	_, err := f.l.Ingest(ctx, ledger.Batch{Records: []ledger.Record{
+	_, err = f.l.Ingest(ctx, ledger.Batch{Records: []ledger.Record{
 		{Source: "slurm", Cluster: "hpc", ExternalID: "1", Resource: "cpu", Start: start, End: start.Add(10 * time.Hour),
 			Quantity: 36000 * 1000, Allocated: 36000 * 1000, Used: 1, Account: "phys", User: "ann"},
 		{Source: "slurm", Cluster: "hpc", ExternalID: "2", Resource: "cpu", Start: start, End: start.Add(time.Hour),
@@ -114,7 +165,7 @@ func TestOverview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body = get(t, f.srv.URL+"/")
+	resp, body = getAs(t, f.srv.URL+"/overview", token)
 	if resp.StatusCode != 200 {
 		t.Fatalf("overview: %d", resp.StatusCode)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parsimony-hpc/parsimony/server"
 	"os"
 	"path/filepath"
 	"time"
@@ -104,7 +105,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nParsimony demo: open http://%s/ (Ctrl-C stops it; data kept in %s)\n", *listen, *dataDir)
-	err = serve(ctx, e, l, cfg.Site.Name, *listen)
+	err = serve(ctx, e, l, cfg.Site.Name, *listen, server.AuthOptions{DemoLogin: true})
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}

@@ -62,10 +62,10 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"version"}, "schema version 0 of"},
-		{[]string{"up"}, "schema version 2 of 2"},
+		{[]string{"up"}, "schema version 3 of 3"},
 		{[]string{"down", "all"}, "schema version 0 of"},
-		{[]string{"up"}, "schema version 2 of 2"},
-		{[]string{"force", "2"}, "schema version 2 of 2"},
+		{[]string{"up"}, "schema version 3 of 3"},
+		{[]string{"force", "3"}, "schema version 3 of 3"},
 	}
 	for _, s := range steps {
 		code, out, stderr := cli(t, append([]string{"migrate", "--config", cfg}, s.args...)...)

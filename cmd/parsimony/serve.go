@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/config"
 	"net"
+	"net/netip"
+	"os"
+	"strings"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/migrations"
@@ -32,7 +37,46 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	return serve(ctx, e, l, cfg.Site.Name, cfg.Server.Listen)
+	authOpts, err := authOptions(ctx, l, cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, e, l, cfg.Site.Name, cfg.Server.Listen, authOpts)
+}
+
+// authOptions turns the [auth] configuration into the server's sign-in methods.
+func authOptions(ctx context.Context, l *ledger.Ledger, cfg config.Config) (server.AuthOptions, error) {
+	a := cfg.Auth
+	opts := server.AuthOptions{ProxyHeader: a.ProxyHeader, SecureCookies: !a.InsecureCookies}
+	for _, p := range a.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return opts, fmt.Errorf("auth.trusted_proxies: %q is not an address or CIDR range", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		opts.TrustedProxies = append(opts.TrustedProxies, prefix)
+	}
+	if a.OIDCIssuer != "" {
+		secret := a.OIDCClientSecret
+		if env := os.Getenv("PARSIMONY_OIDC_CLIENT_SECRET"); env != "" {
+			secret = env
+		}
+		base := strings.TrimSuffix(cfg.Server.BaseURL, "/")
+		if base == "" {
+			return opts, fmt.Errorf("auth.oidc_issuer is set: server.base_url is needed for the OIDC redirect URL")
+		}
+		o, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: a.OIDCIssuer, ClientID: a.OIDCClientID, ClientSecret: secret,
+			RedirectURL: base + "/login/oidc/callback", LoginClaim: a.OIDCLoginClaim, LoginStrip: a.OIDCLoginStrip},
+			auth.NewStore(l.Pool(), nil, 0))
+		if err != nil {
+			return opts, fmt.Errorf("oidc: %w", err)
+		}
+		opts.OIDC = o
+	}
+	return opts, nil
 }
 
 // requireCurrentSchema refuses to run against a database whose schema is behind
@@ -58,8 +102,8 @@ func requireCurrentSchema(url string) error {
 }
 
 // serve runs the web app on addr until ctx ends.
-func serve(ctx context.Context, e *env, l *ledger.Ledger, siteName, addr string) error {
-	srv, err := server.New(server.Options{Ledger: l, Logger: e.log, SiteName: siteName})
+func serve(ctx context.Context, e *env, l *ledger.Ledger, siteName, addr string, authOpts server.AuthOptions) error {
+	srv, err := server.New(server.Options{Ledger: l, Logger: e.log, SiteName: siteName, Auth: authOpts})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,351 @@
+// Package auth knows who is asking and what they may see: sessions and API tokens
+// stored in PostgreSQL (hashed), the principal a request acts as, with the global
+// roles and group memberships that the web app's authorization reads. The rule
+// (DESIGN.md rule 7): a member of a group sees it and its descendants' aggregates;
+// its PIs and managers also see member-level detail; admin and finance see
+// everything.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNoUser is returned when a login names nobody the ledger knows.
+var ErrNoUser = errors.New("no such user")
+
+// Membership is one of the principal's group roles in force today.
+type Membership struct {
+	GroupID int64
+	Path    string // the group's ltree path of ids, e.g. "1.7.42"
+	Role    string // pi, manager, member, viewer
+}
+
+// Principal is who a request acts as.
+type Principal struct {
+	UserID      int64
+	Login       string
+	Name        string
+	Admin       bool
+	Finance     bool
+	Method      string   // how they signed in: oidc, proxy, demo, or token
+	Scopes      []string // API tokens only: read, write, ingest
+	CSRF        string   // the session's CSRF token; empty for API tokens
+	Memberships []Membership
+}
+
+// Display is the principal's name for pages.
+func (p *Principal) Display() string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Login
+}
+
+// roleRank orders roles by what they may see.
+var roleRank = map[string]int{"viewer": 1, "member": 2, "manager": 3, "pi": 4}
+
+// RoleIn is the principal's strongest role in the group with this path or in any of
+// its ancestors (a membership covers the whole subtree), or "".
+func (p *Principal) RoleIn(path string) string {
+	best := ""
+	for _, m := range p.Memberships {
+		if (path == m.Path || strings.HasPrefix(path, m.Path+".")) && roleRank[m.Role] > roleRank[best] {
+			best = m.Role
+		}
+	}
+	return best
+}
+
+// Everything reports whether the principal sees every group (admin or finance).
+func (p *Principal) Everything() bool { return p != nil && (p.Admin || p.Finance) }
+
+// CanView reports whether the principal may see the group with this path and its
+// descendants' aggregates.
+func (p *Principal) CanView(path string) bool {
+	return p != nil && (p.Everything() || p.RoleIn(path) != "")
+}
+
+// CanSeeMembers reports whether the principal may see member-level detail in the
+// group (who ran which job, names on the leaderboard): its PIs and managers, admin
+// and finance — and every member when the group opens its leaderboard.
+func (p *Principal) CanSeeMembers(path string, openLeaderboard bool) bool {
+	if p == nil {
+		return false
+	}
+	if p.Everything() {
+		return true
+	}
+	switch p.RoleIn(path) {
+	case "pi", "manager":
+		return true
+	case "member":
+		return openLeaderboard
+	}
+	return false
+}
+
+// CanManage reports whether the principal is a PI or manager of the group (or
+// above it), or admin/finance: statements and budgets.
+func (p *Principal) CanManage(path string) bool {
+	if p == nil {
+		return false
+	}
+	r := p.RoleIn(path)
+	return p.Everything() || r == "pi" || r == "manager"
+}
+
+// HasScope reports whether a token principal has the scope; session principals
+// have every scope.
+func (p *Principal) HasScope(scope string) bool {
+	if p.Method != "token" {
+		return true
+	}
+	return slices.Contains(p.Scopes, scope)
+}
+
+// Store keeps sessions and tokens.
+type Store struct {
+	pool       *pgxpool.Pool
+	now        func() time.Time
+	sessionTTL time.Duration
+}
+
+// NewStore returns a store on pool; sessions last ttl since their last use.
+func NewStore(pool *pgxpool.Pool, now func() time.Time, ttl time.Duration) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	if ttl <= 0 {
+		ttl = 12 * time.Hour
+	}
+	return &Store{pool: pool, now: now, sessionTTL: ttl}
+}
+
+// randomToken returns a random URL-safe token of 32 bytes with a prefix.
+func randomToken(prefix string) string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand panics rather than return short)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// UserID finds the user with this login.
+func (s *Store) UserID(ctx context.Context, login string) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM users WHERE login = $1`, login).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("%w: %q", ErrNoUser, login)
+	}
+	return id, err
+}
+
+// CreateSession signs a user in: it returns the cookie's token.
+func (s *Store) CreateSession(ctx context.Context, userID int64, method string) (string, error) {
+	token := randomToken("ps_")
+	csrf := randomToken("")
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO sessions (token_hash, user_id, csrf_token, method, created_at, last_seen, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $5, $6)`, hash(token), userID, csrf, method, s.now(), s.now().Add(s.sessionTTL))
+	if err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	}
+	return token, nil
+}
+
+// DeleteSession signs a session out.
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hash(token))
+	return err
+}
+
+// Session returns the principal of a live session, extending it, or nil.
+func (s *Store) Session(ctx context.Context, token string) (*Principal, error) {
+	p := &Principal{}
+	err := s.pool.QueryRow(ctx, `
+		UPDATE sessions SET last_seen = $2, expires_at = $2 + $3::interval
+		WHERE token_hash = $1 AND expires_at > $2
+		RETURNING user_id, method, csrf_token`, hash(token), s.now(), fmt.Sprintf("%d seconds", int(s.sessionTTL.Seconds()))).
+		Scan(&p.UserID, &p.Method, &p.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	return p, s.fill(ctx, p)
+}
+
+// Principal loads a user's principal by id (for a fresh sign-in).
+func (s *Store) Principal(ctx context.Context, userID int64, method string) (*Principal, error) {
+	p := &Principal{UserID: userID, Method: method}
+	return p, s.fill(ctx, p)
+}
+
+// fill loads the user's name, global roles and memberships in force today: one
+// query, run on every request (no cache to go stale when roles change).
+func (s *Store) fill(ctx context.Context, p *Principal) error {
+	var roles []string
+	var groupIDs []int64
+	var paths, groupRoles []string
+	err := s.pool.QueryRow(ctx, `
+		SELECT u.login, u.display_name,
+		       coalesce((SELECT array_agg(role) FROM global_roles WHERE user_id = u.id), '{}'),
+		       coalesce(array_agg(m.group_id ORDER BY m.group_id) FILTER (WHERE m.group_id IS NOT NULL), '{}'),
+		       coalesce(array_agg(coalesce(g.path::text, '') ORDER BY m.group_id) FILTER (WHERE m.group_id IS NOT NULL), '{}'),
+		       coalesce(array_agg(m.role ORDER BY m.group_id) FILTER (WHERE m.group_id IS NOT NULL), '{}')
+		FROM users u
+		LEFT JOIN memberships m ON m.user_id = u.id AND m.valid_from <= $2::date AND m.valid_to > $2::date
+		LEFT JOIN groups g ON g.id = m.group_id AND g.archived_at IS NULL
+		WHERE u.id = $1
+		GROUP BY u.id`, p.UserID, s.now().Format(time.DateOnly)).
+		Scan(&p.Login, &p.Name, &roles, &groupIDs, &paths, &groupRoles)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: user %d", ErrNoUser, p.UserID)
+	}
+	if err != nil {
+		return fmt.Errorf("load user %d: %w", p.UserID, err)
+	}
+	p.Admin = slices.Contains(roles, "admin")
+	p.Finance = slices.Contains(roles, "finance")
+	p.Memberships = p.Memberships[:0]
+	for i := range groupIDs {
+		if paths[i] == "" {
+			continue // an archived group
+		}
+		p.Memberships = append(p.Memberships, Membership{GroupID: groupIDs[i], Path: paths[i], Role: groupRoles[i]})
+	}
+	return nil
+}
+
+// CheckCSRF compares a submitted CSRF token with the session's in constant time.
+func (p *Principal) CheckCSRF(submitted string) bool {
+	return p.CSRF != "" && subtle.ConstantTimeCompare([]byte(p.CSRF), []byte(submitted)) == 1
+}
+
+// Token is an API token as listed (never its secret).
+type Token struct {
+	ID         int64
+	Name       string
+	Prefix     string
+	Scopes     []string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+}
+
+// Scopes a token may have.
+var Scopes = []string{"read", "write", "ingest"}
+
+// CreateToken makes an API token for a user and returns its secret, which is
+// shown once: only its hash is kept.
+func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scopes []string, expires *time.Time) (string, int64, error) {
+	if strings.TrimSpace(name) == "" {
+		return "", 0, errors.New("create token: a name is required")
+	}
+	if len(scopes) == 0 {
+		return "", 0, errors.New("create token: at least one scope is required")
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes, sc) {
+			return "", 0, fmt.Errorf("create token: unknown scope %q (one of %s)", sc, strings.Join(Scopes, ", "))
+		}
+	}
+	secret := randomToken("pat_")
+	var id int64
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, userID, name, hash(secret), secret[:10], scopes, expires).Scan(&id)
+	if err != nil {
+		return "", 0, fmt.Errorf("create token: %w", err)
+	}
+	return secret, id, nil
+}
+
+// TokenPrincipal returns the principal of a live API token, or nil.
+func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*Principal, error) {
+	p := &Principal{Method: "token"}
+	err := s.pool.QueryRow(ctx, `
+		UPDATE api_tokens SET last_used_at = $2
+		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+		RETURNING user_id, scopes`, hash(secret), s.now()).Scan(&p.UserID, &p.Scopes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token: %w", err)
+	}
+	return p, s.fill(ctx, p)
+}
+
+// Tokens lists a user's tokens, newest first.
+func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at
+		FROM api_tokens WHERE user_id = $1 ORDER BY id DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
+		var t Token
+		err := r.Scan(&t.ID, &t.Name, &t.Prefix, &t.Scopes, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt)
+		return t, err
+	})
+}
+
+// RevokeToken revokes one of the user's tokens.
+func (s *Store) RevokeToken(ctx context.Context, userID, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+		id, userID, s.now())
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoke token %d: %w", id, pgx.ErrNoRows)
+	}
+	return nil
+}
+
+// SaveOIDCLogin keeps an OIDC login in flight (state, PKCE verifier, nonce) for ten
+// minutes.
+func (s *Store) SaveOIDCLogin(ctx context.Context, state, verifier, nonce, returnTo string) error {
+	_, err := s.pool.Exec(ctx, `
+		WITH gone AS (DELETE FROM oidc_logins WHERE expires_at < $5)
+		INSERT INTO oidc_logins (state_hash, verifier, nonce, return_to, expires_at) VALUES ($1, $2, $3, $4, $5 + interval '10 minutes')`,
+		hash(state), verifier, nonce, returnTo, s.now())
+	if err != nil {
+		return fmt.Errorf("save oidc login: %w", err)
+	}
+	return nil
+}
+
+// TakeOIDCLogin returns and forgets an OIDC login in flight; ok is false for an
+// unknown or expired state (a replay, or a login left too long).
+func (s *Store) TakeOIDCLogin(ctx context.Context, state string) (verifier, nonce, returnTo string, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, `
+		DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING verifier, nonce, return_to, expires_at > $2`,
+		hash(state), s.now()).Scan(&verifier, &nonce, &returnTo, &ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", "", false, nil
+	}
+	if err != nil {
+		return "", "", "", false, fmt.Errorf("take oidc login: %w", err)
+	}
+	return verifier, nonce, returnTo, ok, nil
+}

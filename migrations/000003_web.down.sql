@@ -1,0 +1,5 @@
+DROP INDEX IF EXISTS charges_group_day_idx;
+DROP TABLE IF EXISTS oidc_logins;
+DROP TABLE IF EXISTS api_tokens;
+DROP TABLE IF EXISTS sessions;
+ALTER TABLE groups DROP COLUMN IF EXISTS open_leaderboard;

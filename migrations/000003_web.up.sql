@@ -1,0 +1,48 @@
+-- The web app: sign-in sessions, API tokens and OIDC logins in flight, all in
+-- PostgreSQL so that any number of stateless web servers share them.
+
+-- A group may open its leaderboard: members then see each other's names there
+-- (otherwise only its PIs and managers do).
+ALTER TABLE groups ADD COLUMN open_leaderboard boolean NOT NULL DEFAULT false;
+
+-- Sessions: the cookie holds a random token; only its SHA-256 is stored, so a copy
+-- of the table signs nobody in.
+CREATE TABLE sessions (
+    token_hash bytea PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users (id),
+    csrf_token text NOT NULL,
+    method     text NOT NULL CHECK (method IN ('oidc', 'proxy', 'demo')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_seen  timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX sessions_user_idx ON sessions (user_id);
+CREATE INDEX sessions_expires_idx ON sessions (expires_at);
+
+-- API tokens for scripts and agents: shown once, stored hashed, scoped, revocable.
+CREATE TABLE api_tokens (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES users (id),
+    name         text NOT NULL CHECK (name <> ''),
+    token_hash   bytea NOT NULL UNIQUE,
+    prefix       text NOT NULL,       -- the first characters, to recognise a token in lists
+    scopes       text[] NOT NULL CHECK (scopes <@ ARRAY['read', 'write', 'ingest']::text[] AND cardinality(scopes) > 0),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    expires_at   timestamptz,
+    revoked_at   timestamptz
+);
+CREATE INDEX api_tokens_user_idx ON api_tokens (user_id);
+
+-- OIDC authorization-code logins between the redirect to the provider and the
+-- callback: state, PKCE verifier and nonce, for ten minutes.
+CREATE TABLE oidc_logins (
+    state_hash bytea PRIMARY KEY,
+    verifier   text NOT NULL,
+    nonce      text NOT NULL,
+    return_to  text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+-- Dashboards read a group's subtree's charges by day.
+CREATE INDEX charges_group_day_idx ON charges (group_id, day);

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+// AuthOptions say how people sign in.
+type AuthOptions struct {
+	// DemoLogin offers a sign-in as any user of the ledger, without a password.
+	// Only `parsimony demo` sets it.
+	DemoLogin bool
+	// OIDC, when set, offers sign-in with the site's identity provider.
+	OIDC *auth.OIDC
+	// ProxyHeader names the header a trusted reverse proxy (Shibboleth, Apache
+	// mod_auth_openidc, oauth2-proxy) puts the signed-in login in, e.g.
+	// "X-Remote-User". It is honoured only on connections from TrustedProxies.
+	ProxyHeader    string
+	TrustedProxies []netip.Prefix
+	// SecureCookies marks cookies Secure (HTTPS only). Off only for plain-HTTP
+	// demos on localhost.
+	SecureCookies bool
+	// SessionTTL is how long a session lasts after its last use (default 12h).
+	SessionTTL time.Duration
+}
+
+const sessionCookie = "parsimony_session"
+
+// remoteAddr is the connection's peer address: the address the trust in a proxy
+// header rests on, never a forwarded-for header anyone can send.
+func remoteAddr(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	return a.Unmap(), err == nil
+}
+
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	a, ok := remoteAddr(r)
+	if !ok {
+		return false
+	}
+	for _, p := range s.authOpts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate finds who the request acts as, in order: an API token
+// (Authorization: Bearer), the session cookie, a trusted proxy's header (which
+// starts a session, so forms get a CSRF token). A proxy header that names someone
+// else than the session's user ends that session: the proxy is the authority.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var p *auth.Principal
+		var err error
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			p, err = s.auth.TokenPrincipal(ctx, strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")))
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			if p == nil {
+				s.apiError(w, http.StatusUnauthorized, "the API token is unknown, expired or revoked")
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+			return
+		}
+		if c, cerr := r.Cookie(sessionCookie); cerr == nil {
+			if p, err = s.auth.Session(ctx, c.Value); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+		}
+		if s.authOpts.ProxyHeader != "" && s.fromTrustedProxy(r) {
+			if login := strings.TrimSpace(r.Header.Get(s.authOpts.ProxyHeader)); login != "" && (p == nil || p.Login != login) {
+				if p, err = s.signIn(w, r, login, "proxy"); err != nil {
+					if errors.Is(err, auth.ErrNoUser) {
+						http.Error(w, "You are signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
+						return
+					}
+					s.serverError(w, r, err)
+					return
+				}
+			}
+		}
+		if p != nil {
+			ctx = context.WithValue(ctx, principalKey, p)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// signIn starts a session for login and sets its cookie.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, login, method string) (*auth.Principal, error) {
+	id, err := s.auth.UserID(r.Context(), login)
+	if err != nil {
+		return nil, err
+	}
+	token, err := s.auth.CreateSession(r.Context(), id, method)
+	if err != nil {
+		return nil, err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(s.sessionTTL().Seconds())})
+	return s.auth.Session(r.Context(), token)
+}
+
+func (s *Server) sessionTTL() time.Duration {
+	if s.authOpts.SessionTTL > 0 {
+		return s.authOpts.SessionTTL
+	}
+	return 12 * time.Hour
+}
+
+// safeNext keeps a post-sign-in destination local.
+func safeNext(s string) string { return auth.SafeReturnPath(s) }
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	page := views.LoginPage{Layout: s.layout(r, "Sign in"), Next: safeNext(r.URL.Query().Get("next")),
+		OIDC: s.authOpts.OIDC != nil, Proxy: s.authOpts.ProxyHeader != ""}
+	if s.authOpts.DemoLogin {
+		users, err := s.demoUsers(r.Context())
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		page.DemoUsers = users
+	}
+	s.render(w, r, views.Login(page))
+}
+
+// demoUsers offers one person of each kind to sign in as.
+func (s *Server) demoUsers(ctx context.Context) ([]views.DemoUser, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `
+		(SELECT u.login, u.display_name, 'Admin' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'admin' ORDER BY u.login LIMIT 1)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'Finance' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'finance' ORDER BY u.login LIMIT 1)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'PI of ' || g.name FROM users u JOIN groups g ON g.pi_user_id = u.id AND g.kind = 'lab'
+		 ORDER BY g.path LIMIT 3)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'Member of ' || g.name FROM memberships m JOIN users u ON u.id = m.user_id
+		 JOIN groups g ON g.id = m.group_id WHERE m.role = 'member' AND g.kind = 'lab' ORDER BY g.path, u.login LIMIT 3)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []views.DemoUser
+	for rows.Next() {
+		var u views.DemoUser
+		if err := rows.Scan(&u.Login, &u.Name, &u.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (s *Server) loginDemo(w http.ResponseWriter, r *http.Request) {
+	if !s.authOpts.DemoLogin {
+		s.notFound(w, r)
+		return
+	}
+	login := strings.TrimSpace(r.FormValue("login"))
+	if _, err := s.signIn(w, r, login, "demo"); err != nil {
+		if errors.Is(err, auth.ErrNoUser) {
+			http.Error(w, "No such user in the demo: "+login, http.StatusBadRequest)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, safeNext(r.FormValue("next")), http.StatusSeeOther)
+}
+
+func (s *Server) loginOIDC(w http.ResponseWriter, r *http.Request) {
+	if s.authOpts.OIDC == nil {
+		s.notFound(w, r)
+		return
+	}
+	if err := s.authOpts.OIDC.Start(w, r, safeNext(r.URL.Query().Get("next"))); err != nil {
+		s.serverError(w, r, err)
+	}
+}
+
+func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
+	if s.authOpts.OIDC == nil {
+		s.notFound(w, r)
+		return
+	}
+	login, next, err := s.authOpts.OIDC.Callback(r.Context(), r)
+	if err != nil {
+		s.log.Warn("oidc sign-in failed", "err", err)
+		http.Error(w, "Sign-in failed: "+err.Error(), http.StatusForbidden)
+		return
+	}
+	if _, err := s.signIn(w, r, login, "oidc"); err != nil {
+		if errors.Is(err, auth.ErrNoUser) {
+			http.Error(w, "You signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.auth.DeleteSession(r.Context(), c.Value); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,369 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+// home lists the signed-in person's groups with this month's spend, their share
+// and rank, and the group's budget.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	ctx := r.Context()
+	win := s.pickWindow(r)
+	page := views.HomePage{Layout: s.layout(r, "My groups"), Name: p.Display(), Period: win.Label}
+	// A person's groups: the ones they hold a role in (not every descendant).
+	seen := map[int64]bool{}
+	for _, m := range p.Memberships {
+		if seen[m.GroupID] {
+			continue
+		}
+		seen[m.GroupID] = true
+		g, err := s.ledger.GroupByID(ctx, m.GroupID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		card, err := s.groupCard(ctx, p, g, win)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		page.Groups = append(page.Groups, card)
+	}
+	sort.Slice(page.Groups, func(i, j int) bool { return page.Groups[i].Path < page.Groups[j].Path })
+	s.render(w, r, views.Home(page))
+}
+
+func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Group, win window) (views.GroupCard, error) {
+	card := views.GroupCard{Slug: g.Slug, Name: g.Name, Kind: g.Kind, Role: p.RoleIn(g.Path)}
+	crumbs, err := s.crumbs(ctx, p, g)
+	if err != nil {
+		return card, err
+	}
+	var names []string
+	for _, c := range crumbs[:len(crumbs)-1] {
+		names = append(names, c.Name)
+	}
+	card.Path = strings.Join(names, " › ")
+	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
+	if err != nil {
+		return card, err
+	}
+	card.GroupSpend = s.money(sp.Total)
+	var mine float64
+	ranked := append([]ledger.SpendRow(nil), sp.ByUser...)
+	sort.Slice(ranked, func(i, j int) bool { return ranked[i].Amount > ranked[j].Amount })
+	for i, u := range ranked {
+		if u.UserID == p.UserID {
+			mine = u.Amount
+			card.Rank = fmt.Sprintf("%s of %d", ordinal(i+1), len(ranked))
+		}
+	}
+	card.MySpend = s.money(mine)
+	if sp.Total > 0 {
+		card.MyShare = percent(mine / sp.Total)
+	}
+	bs, err := s.ledger.BudgetStatuses(ctx, g.ID, s.now())
+	if err != nil {
+		return card, err
+	}
+	for _, b := range bs {
+		if b.Resource == "" && b.Span == ledger.SpanMonth {
+			spent, _ := b.Spent.Float64()
+			amount, _ := b.Amount.Float64()
+			card.Budget = s.money(spent) + " of " + s.money(amount)
+		}
+	}
+	return card, nil
+}
+
+// crumbs are the group's ancestors and itself, each linked when the person may see it.
+func (s *Server) crumbs(ctx context.Context, p *auth.Principal, g ledger.Group) ([]views.Crumb, error) {
+	var out []views.Crumb
+	ids := strings.Split(g.Path, ".")
+	for _, idText := range ids {
+		var id int64
+		fmt.Sscan(idText, &id)
+		a := g
+		if id != g.ID {
+			var err error
+			if a, err = s.ledger.GroupByID(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, views.Crumb{Slug: a.Slug, Name: a.Name, Link: p.CanView(a.Path)})
+	}
+	return out, nil
+}
+
+// dashboard is the group (PI) dashboard: spend against budget, the daily chart and
+// the breakdowns, for any period.
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, g := principal(r), routeGroup(r)
+	win := s.pickWindow(r)
+	open := s.openLeaderboard(ctx, g)
+	detail := p.CanSeeMembers(g.Path, open)
+	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	crumbs, err := s.crumbs(ctx, p, g)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page := views.DashboardPage{Layout: s.layout(r, g.Name), Slug: g.Slug, Name: g.Name, Crumbs: crumbs,
+		Period: win.Label, Periods: win.choices(s), From: win.CustomFrom, To: win.CustomTo, Total: s.money(sp.Total),
+		CanManage: p.CanManage(g.Path), Statements: "/groups/" + g.Slug + "/statements",
+		Leaderboard: "/groups/" + g.Slug + "/leaderboard?" + win.query()}
+	if win.MonthToDate {
+		bs, err := s.ledger.BudgetStatuses(ctx, g.ID, s.now())
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, b := range bs {
+			page.Budgets = append(page.Budgets, s.budgetView(b))
+		}
+	}
+	page.Chart = s.dailyChart(sp, win)
+
+	children, err := s.childNames(ctx, g)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	csv := "/api/v1/groups/" + g.Slug + "/usage?format=csv&" + win.query()
+	sub := views.Table{Title: "By subgroup", Head: []string{"Group", "Spend", "Share"}, Numeric: []bool{false, true, true},
+		Empty: "No subgroups, or none used anything.", CSV: csv + "&by=subgroup"}
+	for _, row := range sortSpend(sp.BySubgroup) {
+		name, slug := g.Name+" (itself)", ""
+		if row.GroupID != 0 {
+			name, slug = children[row.GroupID].Name, children[row.GroupID].Slug
+		}
+		link := ""
+		if slug != "" {
+			link = "/groups/" + slug + "?" + win.query()
+		}
+		sub.Rows = append(sub.Rows, views.Row{Cells: []string{name, s.money(row.Amount), share(row.Amount, sp.Total)}, Link: link})
+	}
+	res := views.Table{Title: "By resource", Head: []string{"Resource", "Quantity", "Spend"}, Numeric: []bool{false, true, true},
+		Empty: "Nothing used in this period.", CSV: csv + "&by=resource"}
+	for _, row := range sortSpend(sp.ByResource) {
+		unit, _ := ledger.PricedUnit(row.Resource)
+		res.Rows = append(res.Rows, views.Row{Cells: []string{resourceName(row.Resource), number(row.Quantity) + " " + unit + "s", s.money(row.Amount)}})
+	}
+	clusters := views.Table{Title: "By cluster", Head: []string{"Cluster", "Spend", "Share"}, Numeric: []bool{false, true, true},
+		Empty: "Nothing used in this period.", CSV: csv + "&by=cluster"}
+	for _, row := range sortSpend(sp.ByCluster) {
+		clusters.Rows = append(clusters.Rows, views.Row{Cells: []string{row.Key, s.money(row.Amount), share(row.Amount, sp.Total)}})
+	}
+	parts := views.Table{Title: "By partition", Head: []string{"Cluster / partition", "Spend"}, Numeric: []bool{false, true},
+		Empty: "Nothing used in this period.", CSV: csv + "&by=partition"}
+	for _, row := range sortSpend(sp.ByPart) {
+		key := strings.TrimSuffix(row.Key, "/")
+		parts.Rows = append(parts.Rows, views.Row{Cells: []string{key, s.money(row.Amount)}})
+	}
+	page.Tables = []views.Table{sub, res, clusters, parts}
+	if detail {
+		users := views.Table{Title: "By user", Head: []string{"Person", "Spend", "Share"}, Numeric: []bool{false, true, true},
+			Empty: "Nobody used anything in this period.", CSV: csv + "&by=user"}
+		names, err := s.userNames(ctx, sp.ByUser)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, row := range sortSpend(sp.ByUser) {
+			users.Rows = append(users.Rows, views.Row{Cells: []string{names[row.UserID], s.money(row.Amount), share(row.Amount, sp.Total)}})
+		}
+		page.Tables = append(page.Tables, users)
+	}
+	eff, err := s.efficiencyTable(ctx, g, win, detail)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page.Efficiency = []views.Table{eff}
+	s.render(w, r, views.Dashboard(page))
+}
+
+func share(v, total float64) string {
+	if total <= 0 {
+		return "–"
+	}
+	return percent(v / total)
+}
+
+func sortSpend(rows []ledger.SpendRow) []ledger.SpendRow {
+	out := append([]ledger.SpendRow(nil), rows...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Amount > out[j].Amount })
+	return out
+}
+
+func resourceName(r string) string {
+	switch r {
+	case ledger.ResourceCPU:
+		return "CPU"
+	case ledger.ResourceGPU:
+		return "GPU"
+	case ledger.ResourceMemory:
+		return "Memory"
+	case ledger.ResourceStorage:
+		return "Storage"
+	case ledger.ResourceBilling:
+		return "Billing TRES"
+	}
+	return r
+}
+
+func (s *Server) budgetView(b ledger.BudgetStatus) views.BudgetView {
+	spent, _ := b.Spent.Float64()
+	amount, _ := b.Amount.Float64()
+	proj, _ := b.Projected.Float64()
+	rem, _ := b.Remaining.Float64()
+	fmtV := s.money
+	if b.Resource != "" {
+		fmtV = func(v float64) string { return number(v) + " " + b.Unit + "s" }
+	}
+	label := "Monthly budget"
+	if b.Span == ledger.SpanFiscalYear {
+		label = "Fiscal-year budget"
+	}
+	if b.Resource != "" {
+		label += " (" + resourceName(b.Resource) + ")"
+	}
+	v := views.BudgetView{Label: label, Spent: fmtV(spent), Amount: fmtV(amount), Projected: fmtV(proj), Remaining: fmtV(rem),
+		Over: proj > amount}
+	if amount > 0 {
+		v.Fraction, v.ProjectedFraction = spent/amount, proj/amount
+	}
+	return v
+}
+
+func (s *Server) openLeaderboard(ctx context.Context, g ledger.Group) bool {
+	var open bool
+	if err := s.ledger.Pool().QueryRow(ctx, `SELECT open_leaderboard FROM groups WHERE id = $1`, g.ID).Scan(&open); err != nil {
+		s.log.Warn("read open_leaderboard", "group", g.Slug, "err", err)
+	}
+	return open
+}
+
+// childNames maps the group's children by id.
+func (s *Server) childNames(ctx context.Context, g ledger.Group) (map[int64]ledger.Group, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT id, slug, name FROM groups WHERE parent_id = $1`, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]ledger.Group{}
+	for rows.Next() {
+		var c ledger.Group
+		if err := rows.Scan(&c.ID, &c.Slug, &c.Name); err != nil {
+			return nil, err
+		}
+		out[c.ID] = c
+	}
+	return out, rows.Err()
+}
+
+func (s *Server) userNames(ctx context.Context, rows []ledger.SpendRow) (map[int64]string, error) {
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.UserID)
+	}
+	users, err := s.ledger.UserNames(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]string{0: ledger.UnknownUser}
+	for id, u := range users {
+		out[id] = u.DisplayName
+		if out[id] == "" {
+			out[id] = u.Login
+		}
+	}
+	return out, nil
+}
+
+// efficiencyTable explains CPU and memory efficiency per subgroup (or per person for
+// those who may see member detail).
+func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window, byUser bool) (views.Table, error) {
+	t := views.Table{Title: "Efficiency",
+		Note: "CPU efficiency is CPU time used ÷ cores reserved × time: 50% means half the reserved cores sat idle. " +
+			"Memory efficiency is the peak memory used ÷ memory requested. GPU-hours are GPUs reserved × time.",
+		Head: []string{"", "Core-hours", "CPU efficiency", "GPU-hours", "Memory efficiency", "Jobs"}, Numeric: []bool{false, true, true, true, true, true},
+		Empty: "Nothing ran in this period."}
+	rows, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, byUser)
+	if err != nil {
+		return t, err
+	}
+	names := map[int64]string{}
+	if byUser {
+		t.Head[0] = "Person"
+		ids := make([]int64, 0, len(rows))
+		for _, r := range rows {
+			ids = append(ids, r.UserID)
+		}
+		users, err := s.ledger.UserNames(ctx, ids)
+		if err != nil {
+			return t, err
+		}
+		names[0] = ledger.UnknownUser
+		for id, u := range users {
+			names[id] = u.Login
+		}
+	} else {
+		t.Head[0] = "Group"
+		children, err := s.childNames(ctx, g)
+		if err != nil {
+			return t, err
+		}
+		names[0] = g.Name + " (itself)"
+		for id, c := range children {
+			names[id] = c.Name
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].CoreHours > rows[j].CoreHours })
+	for _, u := range rows {
+		if u.CoreHours == 0 && u.GPUHours == 0 {
+			continue
+		}
+		key := names[u.GroupID]
+		if byUser {
+			key = names[u.UserID]
+		}
+		t.Rows = append(t.Rows, views.Row{Cells: []string{key, number(u.CoreHours), percent(u.CPUEfficiency()), number(u.GPUHours),
+			percent(u.MemEfficiency()), ledger.GroupThousands(fmt.Sprint(u.Jobs))}, Hint: hint(u)})
+	}
+	return t, nil
+}
+
+// hint is a short, kind sentence about a row's worst habit, if it has one.
+func hint(u ledger.UsageRow) string {
+	switch {
+	case u.MemGBHours > 100 && u.MemEfficiency() < 0.25:
+		return fmt.Sprintf("requests about %.0f× the memory it peaks at", 1/max(u.MemEfficiency(), 0.01))
+	case u.CoreHours > 100 && u.CPUEfficiency() < 0.3:
+		return fmt.Sprintf("%s of reserved cores sat idle", percent(1-u.CPUEfficiency()))
+	}
+	return ""
+}
+
+// since formats a time for tables.
+func since(t *time.Time) string {
+	if t == nil {
+		return "–"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/export"
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
+	s.renderTokens(w, r, "")
+}
+
+func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created string) {
+	p := principal(r)
+	tokens, err := s.auth.Tokens(r.Context(), p.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created,
+		Table: views.Table{Title: "Your tokens", Head: []string{"Name", "Starts with", "Scopes", "Created", "Last used", "State"},
+			Empty: "No tokens yet."}}
+	for _, t := range tokens {
+		state := "active"
+		if t.RevokedAt != nil {
+			state = "revoked " + since(t.RevokedAt)
+		} else {
+			page.Revoke = append(page.Revoke, views.TokenRevoke{ID: strconv.FormatInt(t.ID, 10), Name: t.Name})
+		}
+		created := t.CreatedAt
+		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{t.Name, t.Prefix + "…", strings.Join(t.Scopes, ", "),
+			since(&created), since(t.LastUsedAt), state}})
+	}
+	s.render(w, r, views.Tokens(page))
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "Bad form.", http.StatusBadRequest)
+		return
+	}
+	secret, _, err := s.auth.CreateToken(r.Context(), p.UserID, r.FormValue("name"), r.Form["scope"], nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.renderTokens(w, r, secret)
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	if err := s.auth.RevokeToken(r.Context(), principal(r).UserID, id); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			s.notFound(w, r)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+// statementsPage is finance's view of the periods: close the next one, export any.
+func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	periods, err := s.ledger.Periods(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	first, err := s.ledger.FirstOpenMonth(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page := views.StatementListPage{Layout: s.layout(r, "Statements"), Title: "Billing periods",
+		Note:  "Close months in order; a closed month's statements never change (late usage goes to the next open month).",
+		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Rated", "Closed", "Export"}, Empty: "Nothing has been rated yet."}}
+	current := time.Date(s.now().Year(), s.now().Month(), 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range periods {
+		state := "open"
+		if p.ClosedAt != nil {
+			state = "closed by " + p.ClosedBy
+		}
+		period := p.Month.Format("2006-01")
+		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{period, state, since(p.RatedAt), since(p.ClosedAt), "CSV"},
+			Link: "/statements/" + period + "/export.csv"})
+		if p.ClosedAt == nil && p.Month.Before(current) {
+			page.Close = append(page.Close, views.ClosablePeriod{Period: period, Label: p.Month.Format("January 2006"),
+				Next: first.IsZero() || p.Month.Equal(first)})
+		}
+	}
+	s.render(w, r, views.StatementList(page))
+}
+
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
+	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parsimony-%s.csv"`, month.Format("2006-01")))
+	if _, err := export.CSV(r.Context(), s.ledger, month, w); err != nil {
+		// Headers are gone: the truncated file ends without its trailer, which an
+		// import checking the control total rejects.
+		s.log.Error("export failed", "period", month.Format("2006-01"), "err", err)
+	}
+}
+
+func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
+	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	p := principal(r)
+	if _, _, err := s.ledger.Close(r.Context(), "web:"+p.Login, month); err != nil {
+		if errors.Is(err, ledger.ErrConflict) {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/statements", http.StatusSeeOther)
+}
+
+// adminPage: the group tree, unassigned usage waiting for a mapping, people with
+// global roles, the rates in force.
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	groups, err := s.ledger.Groups(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	tree := views.Table{Title: "Groups", Head: []string{"Group", "Kind", "Slug", "Cost centre", "Billable"}, Empty: "No groups yet."}
+	for _, g := range groups {
+		indent := strings.Repeat("  ", g.Depth()-1)
+		billable := ""
+		if g.Billable {
+			billable = "yes"
+		}
+		tree.Rows = append(tree.Rows, views.Row{Cells: []string{indent + g.Name, g.Kind, g.Slug, g.CostCentre, billable}, Link: "/groups/" + g.Slug})
+	}
+	unassigned := views.Table{Title: "Unassigned usage", Note: "Usage whose account no mapping claims. Map the account to a group and it moves there, with its history.",
+		Head: []string{"Source", "Cluster", "Account", "Rows", "Since"}, Numeric: []bool{false, false, false, true, false}, Empty: "Nothing unassigned."}
+	rows, err := s.ledger.Pool().Query(ctx, `
+		SELECT source, cluster, account, count(*), min(day)::text FROM usage WHERE group_id IS NULL
+		GROUP BY 1, 2, 3 ORDER BY count(*) DESC LIMIT 50`)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	for rows.Next() {
+		var src, cluster, account, first string
+		var n int64
+		if err := rows.Scan(&src, &cluster, &account, &n, &first); err != nil {
+			rows.Close()
+			s.serverError(w, r, err)
+			return
+		}
+		unassigned.Rows = append(unassigned.Rows, views.Row{Cells: []string{src, cluster, account, ledger.GroupThousands(strconv.FormatInt(n, 10)), first}})
+	}
+	rows.Close()
+	rates, err := s.ledger.Rates(ctx, s.now())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	cur, _ := s.ledger.Currency()
+	rt := views.Table{Title: "Rates in force today", Head: []string{"Resource", "Cluster", "Partition", "QoS", "Group", "Price (" + cur + ")", "Per", "Since", "Note"},
+		Empty: "No rates: all usage is unpriced. Import a price list with parsimony rates import."}
+	for _, x := range rates {
+		unit, _ := ledger.PricedUnit(x.Resource)
+		group := "*"
+		if x.GroupSlug != "" {
+			group = x.GroupSlug
+		}
+		rt.Rows = append(rt.Rows, views.Row{Cells: []string{x.Resource, x.Cluster, x.Partition, x.QoS, group, x.Price.FloatString(6), unit,
+			x.ValidFrom.Format(time.DateOnly), x.Note}})
+	}
+	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Admin"), Title: "Admin",
+		Links:  []views.Crumb{{Slug: "/admin/runs", Name: "Collector runs"}, {Slug: "/admin/quarantine", Name: "Quarantine"}, {Slug: "/statements", Name: "Billing periods"}},
+		Tables: []views.Table{unassigned, tree, rt}}))
+}
+
+func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) {
+	q, err := s.ledger.Quarantined(r.Context(), 200)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	t := views.Table{Title: "Quarantined input", Note: "Input that could not become usage, with its raw text and the reason. Nothing is dropped.",
+		Head: []string{"Source", "Cluster", "Reason", "Raw", "Seen", "Last seen"}, Empty: "Nothing in quarantine."}
+	for _, x := range q {
+		last := x.LastSeen
+		t.Rows = append(t.Rows, views.Row{Cells: []string{x.Source, x.Cluster, x.Reason, x.Raw, strconv.FormatInt(x.SeenCount, 10), since(&last)}})
+	}
+	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Quarantine"), Title: "Quarantine", Tables: []views.Table{t}}))
+}
+
+func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.ledger.Runs(r.Context(), 100)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	t := views.Table{Title: "Collector runs", Head: []string{"Source", "Cluster", "Started", "Read", "Ingested", "Revised", "Quarantined", "Unmapped", "Error"},
+		Numeric: []bool{false, false, false, true, true, true, true, true, false}, Empty: "No collector has run yet."}
+	for _, x := range runs {
+		started := x.StartedAt
+		t.Rows = append(t.Rows, views.Row{Cells: []string{x.Source, x.Cluster, since(&started), fmt.Sprint(x.Counts.Read), fmt.Sprint(x.Counts.Ingested),
+			fmt.Sprint(x.Counts.Revised), fmt.Sprint(x.Counts.Quarantined), fmt.Sprint(x.Counts.Unmapped), x.Error}})
+	}
+	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Collector runs"), Title: "Collector runs", Tables: []views.Table{t}}))
+}
+
+var _ = auth.Scopes

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/ledger"
+)
+
+// access is who may use a route. It is checked in one place (s.guard), before any
+// handler runs; handlers only narrow further what a page shows (member names on a
+// leaderboard).
+type access int
+
+const (
+	public      access = iota // anyone, signed in or not
+	signedIn                  // any signed-in person
+	groupView                 // a member (any role) of {group} or of a group above it; admin, finance
+	groupManage               // a PI or manager of {group} or above; admin, finance
+	financeRole               // finance or admin
+	adminRole                 // admin
+)
+
+func (a access) String() string {
+	return [...]string{"public", "signed in", "group member", "group PI or manager", "finance", "admin"}[a]
+}
+
+// route is one line of the route table.
+type route struct {
+	method, pattern string
+	access          access
+	scope           string // for API tokens: the scope the route needs ("" for pages)
+	handler         http.HandlerFunc
+}
+
+// routes is the table of every route the app serves. A route added here without
+// an entry in the authorization test's expectations fails that test.
+func (s *Server) routes() []route {
+	return []route{
+		// Operations.
+		{"GET", "/healthz", public, "", s.healthz},
+		{"GET", "/readyz", public, "", s.readyz},
+		{"GET", "/metrics", public, "", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP},
+		{"GET", "/static/*", public, "", s.assets.ServeHTTP},
+
+		// Signing in and out.
+		{"GET", "/login", public, "", s.loginPage},
+		{"POST", "/login/demo", public, "", s.loginDemo},
+		{"GET", "/login/oidc", public, "", s.loginOIDC},
+		{"GET", "/login/oidc/callback", public, "", s.loginOIDCCallback},
+		{"POST", "/logout", signedIn, "", s.logout},
+
+		// Pages.
+		{"GET", "/", signedIn, "", s.home},
+		{"GET", "/overview", financeRole, "", s.overview},
+		{"GET", "/groups/{group}", groupView, "", s.dashboard},
+		{"GET", "/groups/{group}/leaderboard", groupView, "", s.leaderboard},
+		{"GET", "/groups/{group}/statements", groupManage, "", s.groupStatements},
+		{"GET", "/groups/{group}/statements/{period}", groupManage, "", s.statement},
+		{"GET", "/groups/{group}/statements/{period}/pdf", groupManage, "", s.statementPDF},
+		{"GET", "/groups/{group}/statements/{period}/csv", groupManage, "", s.statementCSV},
+		{"GET", "/tokens", signedIn, "", s.tokensPage},
+		{"POST", "/tokens", signedIn, "", s.createToken},
+		{"POST", "/tokens/{id}/revoke", signedIn, "", s.revokeToken},
+
+		// Finance.
+		{"GET", "/statements", financeRole, "", s.statementsPage},
+		{"GET", "/statements/{period}/export.csv", financeRole, "", s.exportCSV},
+		{"POST", "/periods/{period}/close", financeRole, "", s.closePeriod},
+
+		// Admin.
+		{"GET", "/admin", adminRole, "", s.adminPage},
+		{"GET", "/admin/quarantine", adminRole, "", s.quarantinePage},
+		{"GET", "/admin/runs", adminRole, "", s.runsPage},
+
+		// The JSON API (docs/api.md): the same authorization as the pages.
+		{"GET", "/api/v1/me", signedIn, "read", s.apiMe},
+		{"GET", "/api/v1/groups", signedIn, "read", s.apiGroups},
+		{"GET", "/api/v1/groups/{group}/usage", groupView, "read", s.apiUsage},
+		{"GET", "/api/v1/groups/{group}/leaderboard", groupView, "read", s.apiLeaderboard},
+		{"GET", "/api/v1/groups/{group}/statements/{period}", groupManage, "read", s.apiStatement},
+		{"GET", "/api/v1/groups/{group}/estimate", groupView, "read", s.apiEstimate},
+	}
+}
+
+// Handler is the router.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.middleware()...)
+	for _, rt := range s.routes() {
+		r.Method(rt.method, rt.pattern, s.guard(rt))
+	}
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+	})
+	return r
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	groupKey
+)
+
+// principal is the request's signed-in person, or nil.
+func principal(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey).(*auth.Principal)
+	return p
+}
+
+// routeGroup is the {group} a guarded route is about.
+func routeGroup(r *http.Request) ledger.Group {
+	g, _ := r.Context().Value(groupKey).(ledger.Group)
+	return g
+}
+
+func isAPI(r *http.Request) bool { return len(r.URL.Path) >= 8 && r.URL.Path[:8] == "/api/v1/" }
+
+// guard enforces a route's access rule:
+//   - not signed in: pages redirect to /login, the API answers 401;
+//   - a group the person may not see: 404, as if it did not exist (group names are
+//     not for everyone to probe);
+//   - a group they see but may not manage, or a finance/admin page: 403;
+//   - an API token without the route's scope: 403.
+//
+// State-changing requests made with a session cookie must carry its CSRF token.
+func (s *Server) guard(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		if rt.access == public {
+			rt.handler(w, r)
+			return
+		}
+		if p == nil {
+			if isAPI(r) {
+				s.apiError(w, http.StatusUnauthorized, "sign in or send an API token (Authorization: Bearer …)")
+				return
+			}
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login?next="+safeNext(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "Sign in first.", http.StatusUnauthorized)
+			return
+		}
+		if rt.scope != "" && !p.HasScope(rt.scope) {
+			s.forbidden(w, r, "this token lacks the "+rt.scope+" scope")
+			return
+		}
+		if p.Method == "token" && rt.scope == "" {
+			s.forbidden(w, r, "API tokens are for /api/v1 only")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Method != "token" && !p.CheckCSRF(r.FormValue("csrf")) {
+			s.forbidden(w, r, "the form is out of date (CSRF token missing or wrong): reload the page and try again")
+			return
+		}
+		switch rt.access {
+		case financeRole:
+			if !p.Everything() {
+				s.forbidden(w, r, "this page is for finance and admins")
+				return
+			}
+		case adminRole:
+			if !p.Admin {
+				s.forbidden(w, r, "this page is for admins")
+				return
+			}
+		case groupView, groupManage:
+			g, err := s.ledger.GroupBySlug(r.Context(), chi.URLParam(r, "group"))
+			if errors.Is(err, ledger.ErrNotFound) || (err == nil && !p.CanView(g.Path)) {
+				s.notFound(w, r)
+				return
+			}
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			if rt.access == groupManage && !p.CanManage(g.Path) {
+				s.forbidden(w, r, "this is for the group's PIs and managers")
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), groupKey, g))
+		}
+		rt.handler(w, r)
+	})
+}
+
+// Routes lists every route of a router made by Handler as "METHOD pattern", for the
+// authorization test that requires an expectation for each.
+func Routes(h http.Handler) []string {
+	var out []string
+	if mux, ok := h.(chi.Routes); ok {
+		chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+			out = append(out, method+" "+route)
+			return nil
+		})
+	}
+	return out
+}
