@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Parsimony needs to build, run its demo and run its tests on Debian or
-# Ubuntu: PostgreSQL's server binaries (initdb, pg_ctl, postgres) and make. Go itself
+# Ubuntu: PostgreSQL's server binaries (initdb, pg_ctl, postgres), make, and Chromium
+# (the end-to-end tests drive it headless). Go itself
 # must be installed (https://go.dev/doc/install); everything Go is fetched by `go`.
 # Safe to run again; does nothing when all is there.
 set -euo pipefail
@@ -14,6 +15,7 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -39,7 +39,27 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Groups = append(page.Groups, card)
 	}
-	sort.Slice(page.Groups, func(i, j int) bool { return page.Groups[i].Path < page.Groups[j].Path })
+	if p.Everything() && len(page.Groups) == 0 {
+		// Admin and finance see everything: start them at the top of the tree.
+		groups, err := s.ledger.Groups(ctx)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, g := range groups {
+			if g.ParentID != 0 || g.ArchivedAt != nil {
+				continue
+			}
+			card, err := s.groupCard(ctx, p, g, win)
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			card.Role = map[bool]string{true: "admin", false: "finance"}[p.Admin]
+			page.Groups = append(page.Groups, card)
+		}
+	}
+	sort.Slice(page.Groups, func(i, j int) bool { return page.Groups[i].Path+page.Groups[i].Name < page.Groups[j].Path+page.Groups[j].Name })
 	s.render(w, r, views.Home(page))
 }
 
