@@ -37,56 +37,73 @@ type Spend struct {
 }
 
 // GroupSpend reads the dashboard's money for groupID's subtree over [from, to)
-// (local midnights).
-func (l *Ledger) GroupSpend(ctx context.Context, groupID int64, from, to time.Time) (Spend, error) {
+// (local midnights), from the group summaries that rating writes.
+//
+// With dims, only those breakdowns are read ("res" — by day and resource, and the
+// totals —, "child", "user", "cluster", "part"); without, all of them.
+func (l *Ledger) GroupSpend(ctx context.Context, groupID int64, from, to time.Time, dims ...string) (Spend, error) {
 	var sp Spend
+	if len(dims) == 0 {
+		dims = []string{"res", "child", "user", "cluster", "part"}
+	}
 	rows, err := l.pool.Query(ctx, `
-		WITH g AS (SELECT id, path FROM groups WHERE id = $1),
-		sub AS (SELECT s.id, CASE WHEN s.id = g.id THEN 0 ELSE subpath(s.path, nlevel(g.path), 1)::text::bigint END AS child
-		        FROM groups s, g WHERE s.path <@ g.path)
-		SELECT grouping(c.day, c.resource)::int AS g_day, grouping(sub.child)::int AS g_child,
-		       grouping(c.user_id)::int AS g_user, grouping(c.cluster)::int AS g_cluster,
-		       grouping(c.cluster, c.partition)::int AS g_part, grouping(c.resource)::int AS g_res,
-		       coalesce(c.day::text, ''), coalesce(c.resource, ''), coalesce(sub.child, 0), coalesce(c.user_id, 0),
-		       coalesce(c.cluster, ''), coalesce(c.partition, ''),
-		       sum(c.value / r.per_unit)::float8, sum(c.quantity / r.per_unit)::float8
-		FROM charges c JOIN sub ON sub.id = c.group_id JOIN resources r ON r.name = c.resource
-		WHERE c.day >= $2 AND c.day < $3
-		GROUP BY GROUPING SETS ((c.day, c.resource), (sub.child), (c.user_id), (c.cluster), (c.cluster, c.partition), (c.resource))`,
-		groupID, from.Format(time.DateOnly), to.Format(time.DateOnly))
+		SELECT s.dim, CASE WHEN s.dim = 'res' AND $4 THEN s.day::text ELSE '' END, s.key_id, s.key_text, s.resource,
+		       sum(s.amount), sum(s.quantity) / r.per_unit::float8
+		FROM group_summary s JOIN resources r ON r.name = s.resource
+		WHERE s.group_id = $1 AND s.dim = ANY($5) AND s.day >= $2 AND s.day < $3
+		GROUP BY s.dim, 2, s.key_id, s.key_text, s.resource, r.per_unit
+		UNION ALL
+		SELECT 'total-res', '', 0, '', s.resource, sum(s.amount), sum(s.quantity) / r.per_unit::float8
+		FROM group_summary s JOIN resources r ON r.name = s.resource
+		WHERE s.group_id = $1 AND s.dim = 'res' AND s.day >= $2 AND s.day < $3
+		GROUP BY s.resource, r.per_unit`,
+		groupID, from.Format(time.DateOnly), to.Format(time.DateOnly), true, dims)
 	if err != nil {
 		return sp, fmt.Errorf("spend of group %d: %w", groupID, err)
 	}
 	defer rows.Close()
+	byKey := map[string]map[string]*SpendRow{}
+	add := func(dim, key string, r SpendRow) {
+		if byKey[dim] == nil {
+			byKey[dim] = map[string]*SpendRow{}
+		}
+		if x := byKey[dim][key]; x != nil {
+			x.Amount += r.Amount
+			return
+		}
+		rr := r
+		byKey[dim][key] = &rr
+	}
 	for rows.Next() {
-		var gDay, gChild, gUser, gCluster, gPart, gRes int
-		var row SpendRow
-		var day, resource, cluster, partition string
-		if err := rows.Scan(&gDay, &gChild, &gUser, &gCluster, &gPart, &gRes, &day, &resource, &row.GroupID, &row.UserID,
-			&cluster, &partition, &row.Amount, &row.Quantity); err != nil {
+		var dim, day, keyText, resource string
+		var keyID int64
+		var amount, quantity float64
+		if err := rows.Scan(&dim, &day, &keyID, &keyText, &resource, &amount, &quantity); err != nil {
 			return sp, fmt.Errorf("spend of group %d: %w", groupID, err)
 		}
-		switch {
-		case gDay == 0:
-			row.Key, row.Resource = day, resource
-			sp.ByDay = append(sp.ByDay, row)
-		case gChild == 0:
-			sp.BySubgroup = append(sp.BySubgroup, row)
-		case gUser == 0:
-			sp.ByUser = append(sp.ByUser, row)
-		case gPart == 0:
-			row.Key = cluster + "/" + partition
-			sp.ByPart = append(sp.ByPart, row)
-		case gCluster == 0:
-			row.Key = cluster
-			sp.ByCluster = append(sp.ByCluster, row)
-		case gRes == 0:
-			row.Key, row.Resource = resource, resource
-			sp.ByResource = append(sp.ByResource, row)
-			sp.Total += row.Amount
+		switch dim {
+		case "res":
+			sp.ByDay = append(sp.ByDay, SpendRow{Key: day, Resource: resource, Amount: amount, Quantity: quantity})
+		case "total-res":
+			sp.ByResource = append(sp.ByResource, SpendRow{Key: resource, Resource: resource, Amount: amount, Quantity: quantity})
+			sp.Total += amount
+		case "child":
+			add(dim, fmt.Sprint(keyID), SpendRow{GroupID: keyID, Amount: amount})
+		case "user":
+			add(dim, fmt.Sprint(keyID), SpendRow{UserID: keyID, Amount: amount})
+		case "cluster", "part":
+			add(dim, keyText, SpendRow{Key: keyText, Amount: amount})
 		}
 	}
-	return sp, rows.Err()
+	if err := rows.Err(); err != nil {
+		return sp, err
+	}
+	for dim, dst := range map[string]*[]SpendRow{"child": &sp.BySubgroup, "user": &sp.ByUser, "cluster": &sp.ByCluster, "part": &sp.ByPart} {
+		for _, r := range byKey[dim] {
+			*dst = append(*dst, *r)
+		}
+	}
+	return sp, nil
 }
 
 // UsageRow is a member's or subgroup's usage over a window, from the rollups.
@@ -118,27 +135,24 @@ func (u UsageRow) MemEfficiency() float64 {
 }
 
 // GroupUsage reads the subtree's usage per user (byUser) or per child group over
-// site-local days [from, to).
+// site-local days [from, to), from the group summaries.
 func (l *Ledger) GroupUsage(ctx context.Context, groupID int64, from, to time.Time, byUser bool) ([]UsageRow, error) {
-	key := `coalesce(r.user_id, 0)`
-	if !byUser {
-		key = `sub.child`
+	dim := "child"
+	if byUser {
+		dim = "user"
 	}
 	rows, err := l.pool.Query(ctx, `
-		WITH g AS (SELECT id, path FROM groups WHERE id = $1),
-		sub AS (SELECT s.id, CASE WHEN s.id = g.id THEN 0 ELSE subpath(s.path, nlevel(g.path), 1)::text::bigint END AS child
-		        FROM groups s, g WHERE s.path <@ g.path)
-		SELECT `+key+`,
-		       (sum(r.allocated) FILTER (WHERE r.resource = 'cpu') / 3600)::float8,
-		       (sum(r.used) FILTER (WHERE r.resource = 'cpu') / 3600)::float8,
-		       (sum(r.quantity) FILTER (WHERE r.resource = 'gpu') / 3600)::float8,
-		       (sum(r.allocated) FILTER (WHERE r.resource = 'memory') / 3.6e12)::float8,
-		       (sum(r.used) FILTER (WHERE r.resource = 'memory') / 3.6e12)::float8,
-		       (sum(r.quantity) FILTER (WHERE r.resource = 'storage') / 2.592e18)::float8,
-		       coalesce(sum(r.records) FILTER (WHERE r.resource = 'cpu' AND r.source = 'slurm'), 0)::bigint
-		FROM rollup_daily r JOIN sub ON sub.id = r.group_id
-		WHERE r.day >= $2 AND r.day < $3
-		GROUP BY 1`, groupID, from.Format(time.DateOnly), to.Format(time.DateOnly))
+		SELECT key_id,
+		       (sum(allocated) FILTER (WHERE resource = 'cpu') / 3600)::float8,
+		       (sum(used) FILTER (WHERE resource = 'cpu') / 3600)::float8,
+		       (sum(quantity) FILTER (WHERE resource = 'gpu') / 3600)::float8,
+		       (sum(allocated) FILTER (WHERE resource = 'memory') / 3.6e12)::float8,
+		       (sum(used) FILTER (WHERE resource = 'memory') / 3.6e12)::float8,
+		       (sum(quantity) FILTER (WHERE resource = 'storage') / 2.592e18)::float8,
+		       coalesce(sum(records) FILTER (WHERE resource = 'cpu'), 0)::bigint
+		FROM group_summary
+		WHERE group_id = $1 AND dim = $2 AND day >= $3 AND day < $4
+		GROUP BY key_id`, groupID, dim, from.Format(time.DateOnly), to.Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("usage of group %d: %w", groupID, err)
 	}

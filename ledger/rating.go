@@ -138,6 +138,12 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 			res.LateRows += n
 		}
 	}
+	// The dashboards' summaries of this month and of every month late usage changed.
+	for _, m := range append([]time.Time{month}, res.LateMonths...) {
+		if _, err := l.summarise(ctx, tx, m); err != nil {
+			return res, err
+		}
+	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM charges WHERE period = $1 AND rate_id IS NULL`, month).Scan(&res.UnpricedRow); err != nil {
 		return res, err
 	}

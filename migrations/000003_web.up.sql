@@ -46,3 +46,33 @@ CREATE TABLE oidc_logins (
 
 -- Dashboards read a group's subtree's charges by day.
 CREATE INDEX charges_group_day_idx ON charges (group_id, day);
+
+-- Dashboards of big groups (a whole institution, a year of 10 million jobs) must not
+-- scan every charge of their subtree. Rating therefore writes, for every group and
+-- every site-local day, its whole subtree's money (from the charges) and quantities
+-- (from the daily rollups), summed several ways (dim):
+--   res      per resource
+--   child    per resource and child group (key_id; 0: the group itself)
+--   user     per resource and user (key_id; 0: unknown)
+--   cluster  per resource and cluster (key_text)
+--   part     per resource and cluster/partition (key_text)
+-- A dashboard then reads a few thousand rows whatever the group's size. It is as
+-- fresh as the last rating (which the collectors' timer runs).
+CREATE TABLE group_summary (
+    day       date NOT NULL,
+    group_id  bigint NOT NULL,
+    dim       text NOT NULL CHECK (dim IN ('res', 'child', 'user', 'cluster', 'part')),
+    key_id    bigint NOT NULL DEFAULT 0,
+    key_text  text NOT NULL DEFAULT '',
+    resource  text NOT NULL,
+    -- Display figures: float8 sums are several times faster to add up than numeric,
+    -- and far more precise than a page shows. Money that is billed stays exact in
+    -- the charges and statements.
+    amount    float8 NOT NULL,  -- currency
+    quantity  float8 NOT NULL,  -- base units
+    allocated float8 NOT NULL,
+    used      float8 NOT NULL,
+    records   bigint NOT NULL
+);
+CREATE INDEX group_summary_idx ON group_summary (group_id, dim, day);
+CREATE INDEX group_summary_day_idx ON group_summary (day);

@@ -59,12 +59,14 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			page.Groups = append(page.Groups, card)
 		}
 	}
-	sort.Slice(page.Groups, func(i, j int) bool { return page.Groups[i].Path+page.Groups[i].Name < page.Groups[j].Path+page.Groups[j].Name })
+	sort.Slice(page.Groups, func(i, j int) bool {
+		return page.Groups[i].Path+page.Groups[i].Name < page.Groups[j].Path+page.Groups[j].Name
+	})
 	s.render(w, r, views.Home(page))
 }
 
 func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Group, win window) (views.GroupCard, error) {
-	card := views.GroupCard{Slug: g.Slug, Name: g.Name, Kind: g.Kind, Role: p.RoleIn(g.Path)}
+	card := views.GroupCard{Slug: g.Slug, Name: g.Name, Kind: g.Kind, Role: roleName(p.RoleIn(g.Path))}
 	crumbs, err := s.crumbs(ctx, p, g)
 	if err != nil {
 		return card, err
@@ -74,7 +76,7 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		names = append(names, c.Name)
 	}
 	card.Path = strings.Join(names, " › ")
-	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
+	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, "res", "user")
 	if err != nil {
 		return card, err
 	}
@@ -133,7 +135,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	win := s.pickWindow(r)
 	open := s.openLeaderboard(ctx, g)
 	detail := p.CanSeeMembers(g.Path, open)
-	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
+	dims := []string{"res", "child", "cluster", "part"}
+	if detail {
+		dims = append(dims, "user")
+	}
+	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, dims...)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -306,7 +312,7 @@ func (s *Server) userNames(ctx context.Context, rows []ledger.SpendRow) (map[int
 	if err != nil {
 		return nil, err
 	}
-	out := map[int64]string{0: ledger.UnknownUser}
+	out := map[int64]string{0: noUser}
 	for id, u := range users {
 		out[id] = u.DisplayName
 		if out[id] == "" {
@@ -339,9 +345,12 @@ func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window
 		if err != nil {
 			return t, err
 		}
-		names[0] = ledger.UnknownUser
+		names[0] = noUser
 		for id, u := range users {
-			names[id] = u.Login
+			names[id] = u.DisplayName
+			if names[id] == "" {
+				names[id] = u.Login
+			}
 		}
 	} else {
 		t.Head[0] = "Group"
@@ -386,4 +395,18 @@ func since(t *time.Time) string {
 		return "–"
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// noUser names usage no person ran: storage of shared project space, service
+// accounts the sources did not name.
+const noUser = "(no person: shared storage, services)"
+
+func roleName(r string) string {
+	switch r {
+	case "pi":
+		return "PI"
+	case "":
+		return "a viewer"
+	}
+	return r
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -83,8 +84,13 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 			page.Crumbs = append(page.Crumbs, c)
 		}
 	}
+	cur, prev, err := s.boardSpend(r, g, win)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	for _, byUser := range []bool{true, false} {
-		board, err := s.board(r, g, win, byUser, sortKey, names)
+		board, err := s.board(r, g, win, cur, prev, byUser, sortKey, names)
 		if err != nil {
 			s.serverError(w, r, err)
 			return
@@ -108,17 +114,18 @@ type boardRow struct {
 	eff              float64
 }
 
-func (s *Server) board(r *http.Request, g ledger.Group, win window, byUser bool, sortKey string, names bool) (views.Table, error) {
+// boardSpend is the spend by member and subgroup in the window and the one before.
+func (s *Server) boardSpend(r *http.Request, g ledger.Group, win window) (cur, prev ledger.Spend, err error) {
+	if cur, err = s.ledger.GroupSpend(r.Context(), g.ID, win.From, win.To, "user", "child"); err != nil {
+		return
+	}
+	prev, err = s.ledger.GroupSpend(r.Context(), g.ID, win.PrevFrom, win.PrevTo, "user", "child")
+	return
+}
+
+func (s *Server) board(r *http.Request, g ledger.Group, win window, cur, prev ledger.Spend, byUser bool, sortKey string, names bool) (views.Table, error) {
 	ctx := r.Context()
 	p := principal(r)
-	cur, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
-	if err != nil {
-		return views.Table{}, err
-	}
-	prev, err := s.ledger.GroupSpend(ctx, g.ID, win.PrevFrom, win.From)
-	if err != nil {
-		return views.Table{}, err
-	}
 	usage, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, byUser)
 	if err != nil {
 		return views.Table{}, err
@@ -160,7 +167,7 @@ func (s *Server) board(r *http.Request, g ledger.Group, win window, byUser bool,
 	}
 	t := views.Table{Title: "Subgroups", Empty: "No subgroups used anything in this period.",
 		Head:    []string{"#", "Group", "Spend", "Change", "Core-hours", "GPU-hours", "Storage (TB-months)", "CPU efficiency", "Waste"},
-		Numeric: []bool{true, false, true, true, true, true, true, true, true}}
+		Numeric: []bool{true, false, true, true, true, true, true, true, true}, NameCol: 1}
 	if byUser {
 		t.Title, t.Head[1], t.Empty = "Members", "Person", "Nobody used anything in this period."
 		ids := make([]int64, 0, len(rows))
@@ -178,7 +185,7 @@ func (s *Server) board(r *http.Request, g ledger.Group, win window, byUser bool,
 			case !names:
 				b.name = "—"
 			case id == 0:
-				b.name = ledger.UnknownUser
+				b.name = noUser
 			default:
 				b.name = users[id].DisplayName
 				if b.name == "" {
@@ -229,12 +236,13 @@ func (s *Server) board(r *http.Request, g ledger.Group, win window, byUser bool,
 	for i, b := range list {
 		change := "new"
 		if b.prevSpend != 0 {
-			change = fmt.Sprintf("%+.0f%%", (b.spend-b.prevSpend)/b.prevSpend*100)
+			change = strings.Replace(fmt.Sprintf("%+.0f%%", (b.spend-b.prevSpend)/b.prevSpend*100), "-", "−", 1)
 		} else if b.spend == 0 {
 			change = "–"
 		}
 		t.Rows = append(t.Rows, views.Row{Cells: []string{strconv.Itoa(i + 1), b.name, s.money(b.spend), change, number(b.usage.CoreHours),
-			number(b.usage.GPUHours), number(b.usage.StorageTBMonths), percent(b.eff), s.money(b.waste)}, Hint: hint(b.usage)})
+			number(b.usage.GPUHours), number(b.usage.StorageTBMonths), percent(b.eff), s.money(b.waste)}, Hint: hint(b.usage),
+			Link: b.link, Mine: byUser && b.id == p.UserID})
 	}
 	return t, nil
 }
@@ -250,7 +258,7 @@ func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rows.Close()
 	_, digits := s.ledger.Currency()
-	t := views.Table{Title: "Final statements", Head: []string{"Period", "Number", "Total"}, Numeric: []bool{false, false, true},
+	t := views.Table{Title: "Statements", Head: []string{"Period", "Number", "Total"}, Numeric: []bool{false, false, true},
 		Empty: "No closed periods yet: statements appear here when finance closes a month."}
 	for rows.Next() {
 		var period, number string
@@ -266,11 +274,12 @@ func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	note := "Statements are for billable groups."
+	note := "Statements are for billable groups: this group's usage is billed to the group above it that is billable."
 	if g.Billable {
-		open := s.now().In(s.ledger.Location()).Format("2006-01")
-		note = "The current month's draft: /groups/" + g.Slug + "/statements/" + open
-		t.Rows = append([]views.Row{{Cells: []string{open, "draft", "–"}, Link: "/groups/" + g.Slug + "/statements/" + open}}, t.Rows...)
+		open := s.now().In(s.ledger.Location())
+		note = "Final statements never change. The current month's statement is a draft until finance closes the month."
+		t.Rows = append([]views.Row{{Cells: []string{open.Format("January 2006"), "draft", "–"},
+			Link: "/groups/" + g.Slug + "/statements/" + open.Format("2006-01")}}, t.Rows...)
 	}
 	s.render(w, r, views.StatementList(views.StatementListPage{Layout: s.layout(r, "Statements · "+g.Name),
 		Title: "Statements · " + g.Name, Note: note, Table: t}))

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,7 +92,7 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := views.StatementListPage{Layout: s.layout(r, "Statements"), Title: "Billing periods",
 		Note:  "Close months in order; a closed month's statements never change (late usage goes to the next open month).",
-		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Rated", "Closed", "Export"}, Empty: "Nothing has been rated yet."}}
+		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Rated", "Closed", "Export"}, Empty: "Nothing has been rated yet.", NameCol: 4}}
 	current := time.Date(s.now().Year(), s.now().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range periods {
 		state := "open"
@@ -99,7 +100,7 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 			state = "closed by " + p.ClosedBy
 		}
 		period := p.Month.Format("2006-01")
-		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{period, state, since(p.RatedAt), since(p.ClosedAt), "CSV"},
+		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{p.Month.Format("January 2006"), state, since(p.RatedAt), since(p.ClosedAt), "CSV"},
 			Link: "/statements/" + period + "/export.csv"})
 		if p.ClosedAt == nil && p.Month.Before(current) {
 			page.Close = append(page.Close, views.ClosablePeriod{Period: period, Label: p.Month.Format("January 2006"),
@@ -153,7 +154,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	tree := views.Table{Title: "Groups", Head: []string{"Group", "Kind", "Slug", "Cost centre", "Billable"}, Empty: "No groups yet."}
 	for _, g := range groups {
-		indent := strings.Repeat("  ", g.Depth()-1)
+		indent := strings.Repeat("\u2003", g.Depth()-1) // em spaces: HTML keeps them
 		billable := ""
 		if g.Billable {
 			billable = "yes"
@@ -187,19 +188,20 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	cur, _ := s.ledger.Currency()
 	rt := views.Table{Title: "Rates in force today", Head: []string{"Resource", "Cluster", "Partition", "QoS", "Group", "Price (" + cur + ")", "Per", "Since", "Note"},
-		Empty: "No rates: all usage is unpriced. Import a price list with parsimony rates import."}
+		Numeric: []bool{false, false, false, false, false, true, false, true, false},
+		Empty:   "No rates: all usage is unpriced. Import a price list with parsimony rates import."}
 	for _, x := range rates {
 		unit, _ := ledger.PricedUnit(x.Resource)
 		group := "*"
 		if x.GroupSlug != "" {
 			group = x.GroupSlug
 		}
-		rt.Rows = append(rt.Rows, views.Row{Cells: []string{x.Resource, x.Cluster, x.Partition, x.QoS, group, x.Price.FloatString(6), unit,
+		rt.Rows = append(rt.Rows, views.Row{Cells: []string{x.Resource, x.Cluster, x.Partition, x.QoS, group, priceText(x.Price), unit,
 			x.ValidFrom.Format(time.DateOnly), x.Note}})
 	}
 	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Admin"), Title: "Admin",
 		Links:  []views.Crumb{{Slug: "/admin/runs", Name: "Collector runs"}, {Slug: "/admin/quarantine", Name: "Quarantine"}, {Slug: "/statements", Name: "Billing periods"}},
-		Tables: []views.Table{unassigned, tree, rt}}))
+		Tables: []views.Table{unassigned, rt, tree}}))
 }
 
 func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) {
@@ -234,3 +236,12 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ = auth.Scopes
+
+// priceText writes a price with at least two decimals and no needless zeros.
+func priceText(p *big.Rat) string {
+	txt := strings.TrimRight(p.FloatString(12), "0")
+	if i := strings.IndexByte(txt, '.'); len(txt)-i-1 < 2 {
+		txt += strings.Repeat("0", 2-(len(txt)-i-1))
+	}
+	return txt
+}

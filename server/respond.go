@@ -9,7 +9,8 @@ import (
 
 // layout is the page frame for the request's principal.
 func (s *Server) layout(r *http.Request, title string) views.LayoutProps {
-	lp := views.LayoutProps{Title: title, SiteName: s.siteName, CSSURL: s.assets.URL("app.css"), Path: r.URL.Path}
+	lp := views.LayoutProps{Title: title, SiteName: s.siteName, CSSURL: s.assets.URL("app.css"),
+		IconURL: s.assets.URL("favicon.svg"), Path: r.URL.Path}
 	if p := principal(r); p != nil {
 		lp.User, lp.CSRF, lp.Admin, lp.Finance = p.Display(), p.CSRF, p.Admin, p.Everything()
 	}

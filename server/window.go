@@ -17,7 +17,8 @@ type window struct {
 	Key          string // the picker's value
 	Label        string
 	From, To     time.Time
-	PrevFrom     time.Time
+	PrevFrom     time.Time // the previous span is [PrevFrom, PrevTo)
+	PrevTo       time.Time
 	CustomFrom   string
 	CustomTo     string
 	MonthToDate  bool
@@ -71,8 +72,16 @@ func (s *Server) pickWindow(r *http.Request) window {
 		w.MonthElapsed = now.Sub(monthStart).Seconds() / monthEnd.Sub(monthStart).Seconds()
 	}
 	days := int(math.Round(w.To.Sub(w.From).Hours() / 24))
-	w.PrevFrom = w.From.AddDate(0, 0, -days)
-	if w.From.Day() == 1 && (w.To.Day() == 1 || w.MonthToDate) {
+	w.PrevFrom, w.PrevTo = w.From.AddDate(0, 0, -days), w.From
+	switch {
+	case w.MonthToDate:
+		// The same days of last month: 1–15 November against 1–15 October.
+		w.PrevFrom = w.From.AddDate(0, -1, 0)
+		w.PrevTo = w.PrevFrom.AddDate(0, 0, days)
+		if w.PrevTo.After(w.From) {
+			w.PrevTo = w.From
+		}
+	case w.From.Day() == 1 && w.To.Day() == 1:
 		w.PrevFrom = w.From.AddDate(0, -1, 0) // months compare with months
 	}
 	return w

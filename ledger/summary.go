@@ -1,0 +1,66 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// summarise rebuilds the group summaries (migration 000003: every group's whole
+// subtree per day, summed by resource, child group, user, cluster and partition) for
+// the site-local days of month: money from every charge of the month's usage (late
+// rows included), quantities from the daily rollups. It runs inside rating, so the
+// dashboards are exactly as fresh as the charges.
+func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int64, error) {
+	from := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 1, 0)
+	if _, err := tx.Exec(ctx, `DELETE FROM group_summary WHERE day >= $1 AND day < $2`, from, to); err != nil {
+		return 0, fmt.Errorf("clear group summaries: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `
+		WITH base AS (
+			SELECT day, group_id, user_id, cluster, partition, resource,
+			       sum(amount) AS amount, sum(quantity) AS quantity, sum(allocated) AS allocated,
+			       sum(used) AS used, sum(records) AS records
+			FROM (
+				SELECT c.day, c.group_id, coalesce(c.user_id, 0) AS user_id, c.cluster, c.partition, c.resource,
+				       c.value / r.per_unit AS amount, 0 AS quantity, 0 AS allocated, 0 AS used, 0 AS records
+				FROM charges c JOIN resources r ON r.name = c.resource
+				WHERE c.usage_month = $1 AND c.group_id IS NOT NULL
+				UNION ALL
+				SELECT day, group_id, coalesce(user_id, 0), cluster, partition, resource,
+				       0, quantity, allocated, used, records
+				FROM rollup_daily
+				WHERE day >= $1 AND day < $2 AND group_id IS NOT NULL
+			) x
+			GROUP BY 1, 2, 3, 4, 5, 6
+		), anc AS (
+			SELECT s.id AS group_id, subpath(s.path, i - 1, 1)::text::bigint AS ancestor,
+			       CASE WHEN i < nlevel(s.path) THEN subpath(s.path, i, 1)::text::bigint ELSE 0 END AS child
+			FROM groups s, generate_series(1, nlevel(s.path)) i
+		)
+		INSERT INTO group_summary (day, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records)
+		SELECT b.day, a.ancestor,
+		       CASE WHEN grouping(a.child) = 0 THEN 'child'
+		            WHEN grouping(b.user_id) = 0 THEN 'user'
+		            WHEN grouping(b.partition) = 0 THEN 'part'
+		            WHEN grouping(b.cluster) = 0 THEN 'cluster'
+		            ELSE 'res' END,
+		       coalesce(a.child, b.user_id, 0),
+		       CASE WHEN grouping(b.partition) = 0 THEN b.cluster || '/' || b.partition
+		            WHEN grouping(b.cluster) = 0 THEN b.cluster ELSE '' END,
+		       b.resource, sum(b.amount)::float8, sum(b.quantity)::float8, sum(b.allocated)::float8, sum(b.used)::float8, sum(b.records)
+		FROM base b JOIN anc a ON a.group_id = b.group_id
+		GROUP BY GROUPING SETS (
+			(b.day, a.ancestor, b.resource),
+			(b.day, a.ancestor, b.resource, a.child),
+			(b.day, a.ancestor, b.resource, b.user_id),
+			(b.day, a.ancestor, b.resource, b.cluster),
+			(b.day, a.ancestor, b.resource, b.cluster, b.partition))`, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("summarise %s: %w", month.Format("2006-01"), err)
+	}
+	return tag.RowsAffected(), nil
+}
