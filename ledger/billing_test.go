@@ -555,3 +555,41 @@ func TestBudgetStatus(t *testing.T) {
 	}
 	_ = kid
 }
+
+// The dashboards' figures come from the summaries rating writes, through a cache
+// that a new rating invalidates at once.
+func TestGroupSpendFollowsRating(t *testing.T) {
+	s := newSetup(t, "UTC")
+	dept := group(t, s, 0, "dept", false)
+	lab := group(t, s, dept.ID, "lab", true)
+	oct := day("2026-10-01")
+	setRate(t, s, ledger.Rate{Resource: "cpu", Price: rat("0.01"), ValidFrom: oct})
+	ingest(t, s, []ledger.Record{job("1", "lab", "std", "normal", time.Date(2026, 10, 3, 0, 0, 0, 0, time.UTC), 100)})
+	if _, err := s.l.RatePeriod(s.ctx, "test", oct); err != nil {
+		t.Fatal(err)
+	}
+	spend := func() ledger.Spend {
+		sp, err := s.l.GroupSpend(s.ctx, dept.ID, oct, day("2026-11-01"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	if sp := spend(); sp.Total != 1 || len(sp.BySubgroup) != 1 || sp.BySubgroup[0].GroupID != lab.ID {
+		t.Fatalf("after rating: %+v", sp)
+	}
+	ingest(t, s, []ledger.Record{job("2", "lab", "std", "normal", time.Date(2026, 10, 4, 0, 0, 0, 0, time.UTC), 50)})
+	if sp := spend(); sp.Total != 1 {
+		t.Fatalf("before rating again the summaries still say %v", sp.Total)
+	}
+	if _, err := s.l.RatePeriod(s.ctx, "test", oct); err != nil {
+		t.Fatal(err)
+	}
+	if sp := spend(); sp.Total != 1.5 {
+		t.Fatalf("after rating again: %v, want 1.5", sp.Total)
+	}
+	usage, err := s.l.GroupUsage(s.ctx, dept.ID, oct, day("2026-11-01"), true)
+	if err != nil || len(usage) != 1 || usage[0].CoreHours != 150 || usage[0].Jobs != 2 {
+		t.Fatalf("usage %+v, %v", usage, err)
+	}
+}

@@ -186,19 +186,21 @@ func (l *Ledger) budgetWindow(span string, at time.Time) (time.Time, time.Time) 
 	return from, from.AddDate(1, 0, 0)
 }
 
-// MoneySpent is the group's subtree's charges and adjustments of the periods in
-// [from, to), in currency.
+// MoneySpent is what the group's subtree's usage on the days in [from, to) costs
+// (late usage counts on the day it ran, like the dashboards) plus the manual
+// adjustments of the periods in the window, in currency.
 func (l *Ledger) MoneySpent(ctx context.Context, groupID int64, from, to time.Time) (*big.Rat, error) {
 	pf := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	pt := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
 	rows, err := l.pool.Query(ctx, `
 		WITH sub AS (SELECT id FROM groups WHERE path <@ (SELECT path FROM groups WHERE id = $1))
 		SELECT c.resource, sum(c.value)::text FROM charges c
-		WHERE c.group_id IN (SELECT id FROM sub) AND c.period >= $2 AND c.period < $3
+		WHERE c.group_id IN (SELECT id FROM sub) AND c.day >= $4 AND c.day < $5
 		GROUP BY c.resource
 		UNION ALL
 		SELECT '', sum(a.amount_minor)::text FROM adjustments a
-		WHERE a.group_id IN (SELECT id FROM sub) AND a.period >= $2 AND a.period < $3`, groupID, pf, pt)
+		WHERE a.group_id IN (SELECT id FROM sub) AND a.period >= $2 AND a.period < $3`, groupID, pf, pt,
+		from.Format(time.DateOnly), to.Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("money spent by group %d: %w", groupID, err)
 	}

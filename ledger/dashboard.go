@@ -36,16 +36,9 @@ type Spend struct {
 	ByResource []SpendRow // with Quantity in the priced unit
 }
 
-// GroupSpend reads the dashboard's money for groupID's subtree over [from, to)
-// (local midnights), from the group summaries that rating writes.
-//
-// With dims, only those breakdowns are read ("res" — by day and resource, and the
-// totals —, "child", "user", "cluster", "part"); without, all of them.
-func (l *Ledger) GroupSpend(ctx context.Context, groupID int64, from, to time.Time, dims ...string) (Spend, error) {
+// groupSpend reads the summaries (see GroupSpend).
+func (l *Ledger) groupSpend(ctx context.Context, groupID int64, from, to time.Time, dims []string) (Spend, error) {
 	var sp Spend
-	if len(dims) == 0 {
-		dims = []string{"res", "child", "user", "cluster", "part"}
-	}
 	rows, err := l.pool.Query(ctx, `
 		SELECT s.dim, CASE WHEN s.dim = 'res' AND $4 THEN s.day::text ELSE '' END, s.key_id, s.key_text, s.resource,
 		       sum(s.amount), sum(s.quantity) / r.per_unit::float8
@@ -134,9 +127,8 @@ func (u UsageRow) MemEfficiency() float64 {
 	return u.MemGBUsed / u.MemGBHours
 }
 
-// GroupUsage reads the subtree's usage per user (byUser) or per child group over
-// site-local days [from, to), from the group summaries.
-func (l *Ledger) GroupUsage(ctx context.Context, groupID int64, from, to time.Time, byUser bool) ([]UsageRow, error) {
+// groupUsage reads the summaries (see GroupUsage).
+func (l *Ledger) groupUsage(ctx context.Context, groupID int64, from, to time.Time, byUser bool) ([]UsageRow, error) {
 	dim := "child"
 	if byUser {
 		dim = "user"

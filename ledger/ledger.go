@@ -58,6 +58,8 @@ type Ledger struct {
 
 	mu         sync.Mutex
 	partitions map[time.Time]bool // usage partitions known to exist, by local month start
+
+	cache summaryCache
 }
 
 // Open checks the database against opts and returns a Ledger on pool.

@@ -144,6 +144,9 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 			return res, err
 		}
 	}
+	if _, err := tx.Exec(ctx, bumpSummaryGeneration); err != nil {
+		return res, fmt.Errorf("bump the summaries' generation: %w", err)
+	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM charges WHERE period = $1 AND rate_id IS NULL`, month).Scan(&res.UnpricedRow); err != nil {
 		return res, err
 	}

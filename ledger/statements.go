@@ -601,7 +601,7 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 	}
 	uamounts := apportion(usageMinor, ushares, digits)
 	for i, id := range userIDs {
-		s := Subtotal{ID: id, AmountMinor: uamounts[i], Name: UnknownUser}
+		s := Subtotal{ID: id, AmountMinor: uamounts[i], Name: "(no person: shared storage, services)"}
 		if u, ok := t.users[id]; ok {
 			s.Slug, s.Name = u.Login, u.Login
 			if u.DisplayName != "" {

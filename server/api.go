@@ -174,13 +174,13 @@ func (s *Server) apiLeaderboard(w http.ResponseWriter, r *http.Request) {
 	win := s.pickWindow(r)
 	names := p.CanSeeMembers(g.Path, s.openLeaderboard(r.Context(), g))
 	out := map[string]any{"group": g.Slug, "from": win.From.Format(time.DateOnly), "to": win.To.Format(time.DateOnly), "names_shown": names}
-	cur, prev, err := s.boardSpend(r, g, win)
+	data, err := s.boardSpend(r, g, win)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	for _, byUser := range []bool{true, false} {
-		t, err := s.board(r, g, win, cur, prev, byUser, "spend", names)
+		t, err := s.board(r, g, win, data, byUser, "spend", names)
 		if err != nil {
 			s.serverError(w, r, err)
 			return

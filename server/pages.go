@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
@@ -91,7 +93,7 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		}
 	}
 	card.MySpend = s.money(mine)
-	if sp.Total > 0 {
+	if sp.Total > 0 && mine > 0 {
 		card.MyShare = percent(mine / sp.Total)
 	}
 	bs, err := s.ledger.BudgetStatuses(ctx, g.ID, s.now())
@@ -139,13 +141,24 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if detail {
 		dims = append(dims, "user")
 	}
-	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, dims...)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
+	// The page's reads are independent: run them at once, each on its own
+	// connection, so a big group's page costs its slowest query, not their sum.
+	var (
+		sp       ledger.Spend
+		crumbs   []views.Crumb
+		bs       []ledger.BudgetStatus
+		children map[int64]ledger.Group
+		eff      views.Table
+	)
+	var eg errgroup.Group
+	eg.Go(func() (err error) { sp, err = s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, dims...); return })
+	eg.Go(func() (err error) { crumbs, err = s.crumbs(ctx, p, g); return })
+	eg.Go(func() (err error) { children, err = s.childNames(ctx, g); return })
+	eg.Go(func() (err error) { eff, err = s.efficiencyTable(ctx, g, win, detail); return })
+	if win.MonthToDate {
+		eg.Go(func() (err error) { bs, err = s.ledger.BudgetStatuses(ctx, g.ID, s.now()); return })
 	}
-	crumbs, err := s.crumbs(ctx, p, g)
-	if err != nil {
+	if err := eg.Wait(); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -153,23 +166,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		Period: win.Label, Periods: win.choices(s), From: win.CustomFrom, To: win.CustomTo, Total: s.money(sp.Total),
 		CanManage: p.CanManage(g.Path), Statements: "/groups/" + g.Slug + "/statements",
 		Leaderboard: "/groups/" + g.Slug + "/leaderboard?" + win.query()}
-	if win.MonthToDate {
-		bs, err := s.ledger.BudgetStatuses(ctx, g.ID, s.now())
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		for _, b := range bs {
-			page.Budgets = append(page.Budgets, s.budgetView(b))
-		}
+	for _, b := range bs {
+		page.Budgets = append(page.Budgets, s.budgetView(b))
 	}
 	page.Chart = s.dailyChart(sp, win)
 
-	children, err := s.childNames(ctx, g)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
 	csv := "/api/v1/groups/" + g.Slug + "/usage?format=csv&" + win.query()
 	sub := views.Table{Title: "By subgroup", Head: []string{"Group", "Spend", "Share"}, Numeric: []bool{false, true, true},
 		Empty: "No subgroups, or none used anything.", CSV: csv + "&by=subgroup"}
@@ -201,24 +202,23 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		key := strings.TrimSuffix(row.Key, "/")
 		parts.Rows = append(parts.Rows, views.Row{Cells: []string{key, s.money(row.Amount)}})
 	}
-	page.Tables = []views.Table{sub, res, clusters, parts}
+	page.Tables = []views.Table{topRows(sub, tableRows), res, clusters, topRows(parts, tableRows)}
 	if detail {
 		users := views.Table{Title: "By user", Head: []string{"Person", "Spend", "Share"}, Numeric: []bool{false, true, true},
 			Empty: "Nobody used anything in this period.", CSV: csv + "&by=user"}
-		names, err := s.userNames(ctx, sp.ByUser)
+		ranked := sortSpend(sp.ByUser)
+		if len(ranked) > tableRows {
+			users.More, ranked = len(ranked)-tableRows, ranked[:tableRows]
+		}
+		names, err := s.userNames(ctx, ranked)
 		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}
-		for _, row := range sortSpend(sp.ByUser) {
+		for _, row := range ranked {
 			users.Rows = append(users.Rows, views.Row{Cells: []string{names[row.UserID], s.money(row.Amount), share(row.Amount, sp.Total)}})
 		}
 		page.Tables = append(page.Tables, users)
-	}
-	eff, err := s.efficiencyTable(ctx, g, win, detail)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
 	}
 	page.Efficiency = []views.Table{eff}
 	s.render(w, r, views.Dashboard(page))
@@ -330,9 +330,20 @@ func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window
 			"Memory efficiency is the peak memory used ÷ memory requested. GPU-hours are GPUs reserved × time.",
 		Head: []string{"", "Core-hours", "CPU efficiency", "GPU-hours", "Memory efficiency", "Jobs"}, Numeric: []bool{false, true, true, true, true, true},
 		Empty: "Nothing ran in this period."}
-	rows, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, byUser)
+	all, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, byUser)
 	if err != nil {
 		return t, err
+	}
+	// The busiest first, and names only for the rows shown (the CSV has the rest).
+	rows := make([]ledger.UsageRow, 0, len(all))
+	for _, u := range all {
+		if u.CoreHours != 0 || u.GPUHours != 0 {
+			rows = append(rows, u)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].CoreHours > rows[j].CoreHours })
+	if len(rows) > tableRows {
+		t.More, rows = len(rows)-tableRows, rows[:tableRows]
 	}
 	names := map[int64]string{}
 	if byUser {
@@ -363,11 +374,7 @@ func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window
 			names[id] = c.Name
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].CoreHours > rows[j].CoreHours })
 	for _, u := range rows {
-		if u.CoreHours == 0 && u.GPUHours == 0 {
-			continue
-		}
 		key := names[u.GroupID]
 		if byUser {
 			key = names[u.UserID]
@@ -409,4 +416,16 @@ func roleName(r string) string {
 		return "a viewer"
 	}
 	return r
+}
+
+// tableRows is how many rows a dashboard table shows; the rest are in its CSV.
+const tableRows = 25
+
+// topRows keeps a table's first n rows and says how many more there are.
+func topRows(t views.Table, n int) views.Table {
+	if len(t.Rows) > n {
+		t.More = len(t.Rows) - n
+		t.Rows = t.Rows[:n]
+	}
+	return t
 }

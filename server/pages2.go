@@ -14,6 +14,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/parsimony-hpc/parsimony/charts"
 	"github.com/parsimony-hpc/parsimony/export"
@@ -84,13 +85,13 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 			page.Crumbs = append(page.Crumbs, c)
 		}
 	}
-	cur, prev, err := s.boardSpend(r, g, win)
+	data, err := s.boardSpend(r, g, win)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	for _, byUser := range []bool{true, false} {
-		board, err := s.board(r, g, win, cur, prev, byUser, sortKey, names)
+		board, err := s.board(r, g, win, data, byUser, sortKey, names)
 		if err != nil {
 			s.serverError(w, r, err)
 			return
@@ -114,21 +115,40 @@ type boardRow struct {
 	eff              float64
 }
 
-// boardSpend is the spend by member and subgroup in the window and the one before.
-func (s *Server) boardSpend(r *http.Request, g ledger.Group, win window) (cur, prev ledger.Spend, err error) {
-	if cur, err = s.ledger.GroupSpend(r.Context(), g.ID, win.From, win.To, "user", "child"); err != nil {
+// boardData is what both leaderboards read: spend by member and subgroup in the
+// window and the one before, and usage by member and by subgroup.
+type boardData struct {
+	cur, prev             ledger.Spend
+	userUsage, childUsage []ledger.UsageRow
+}
+
+// boardSpend reads the leaderboards' data, the four reads at once.
+func (s *Server) boardSpend(r *http.Request, g ledger.Group, win window) (d boardData, err error) {
+	ctx := r.Context()
+	var eg errgroup.Group
+	eg.Go(func() (err error) {
+		d.cur, err = s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, "user", "child")
 		return
-	}
-	prev, err = s.ledger.GroupSpend(r.Context(), g.ID, win.PrevFrom, win.PrevTo, "user", "child")
+	})
+	eg.Go(func() (err error) {
+		d.prev, err = s.ledger.GroupSpend(ctx, g.ID, win.PrevFrom, win.PrevTo, "user", "child")
+		return
+	})
+	eg.Go(func() (err error) { d.userUsage, err = s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, true); return })
+	eg.Go(func() (err error) {
+		d.childUsage, err = s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, false)
+		return
+	})
+	err = eg.Wait()
 	return
 }
 
-func (s *Server) board(r *http.Request, g ledger.Group, win window, cur, prev ledger.Spend, byUser bool, sortKey string, names bool) (views.Table, error) {
+func (s *Server) board(r *http.Request, g ledger.Group, win window, d boardData, byUser bool, sortKey string, names bool) (views.Table, error) {
 	ctx := r.Context()
 	p := principal(r)
-	usage, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, byUser)
-	if err != nil {
-		return views.Table{}, err
+	cur, prev, usage := d.cur, d.prev, d.childUsage
+	if byUser {
+		usage = d.userUsage
 	}
 	rows := map[int64]*boardRow{}
 	get := func(id int64) *boardRow {

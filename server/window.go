@@ -148,6 +148,9 @@ func percent(f float64) string {
 	if f <= 0 {
 		return "–"
 	}
+	if f < 0.005 {
+		return "<1%"
+	}
 	return fmt.Sprintf("%.0f%%", f*100)
 }
 

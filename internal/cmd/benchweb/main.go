@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -33,8 +34,19 @@ func main() {
 	zone := flag.String("zone", "Europe/Berlin", "the database's site time zone")
 	n := flag.Int("n", 200, "sequential requests per page")
 	wrkFor := flag.Duration("wrk", 15*time.Second, "how long wrk runs (0: skip)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sequential requests to this `file`")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchweb:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), *dbURL, *zone, *n, *wrkFor); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchweb:", err)
 		os.Exit(1)
 	}
