@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
+.PHONY: bench-web bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -77,3 +77,9 @@ clean:
 # one, ~7 minutes, unless PARSIMONY_BENCH_DATABASE_URL names a seeded database).
 bench-close:
 	$(GO) run ./internal/cmd/benchclose
+
+# The web app on the benchmark institution: dashboard and leaderboard server time of
+# the largest group, then wrk against 127.0.0.1 (seeds first, ~7 minutes, unless
+# PARSIMONY_BENCH_DATABASE_URL names a seeded database; JOBS=1000000 for a smaller one).
+bench-web:
+	$(GO) run ./internal/cmd/benchweb $(if $(JOBS),-jobs $(JOBS))

@@ -39,18 +39,25 @@ type Spend struct {
 // groupSpend reads the summaries (see GroupSpend).
 func (l *Ledger) groupSpend(ctx context.Context, groupID int64, from, to time.Time, dims []string) (Spend, error) {
 	var sp Spend
+	// By day and resource (the chart, the totals): the daily summaries; the other
+	// breakdowns from the monthly ones when the window allows (summaryTable).
+	table, col, lo, hi := l.summaryTable(from, to)
 	rows, err := l.pool.Query(ctx, `
-		SELECT s.dim, CASE WHEN s.dim = 'res' AND $4 THEN s.day::text ELSE '' END, s.key_id, s.key_text, s.resource,
-		       sum(s.amount), sum(s.quantity) / r.per_unit::float8
+		SELECT 'res', s.day::text, 0, '', s.resource, sum(s.amount), sum(s.quantity) / r.per_unit::float8
 		FROM group_summary s JOIN resources r ON r.name = s.resource
-		WHERE s.group_id = $1 AND s.dim = ANY($5) AND s.day >= $2 AND s.day < $3
-		GROUP BY s.dim, 2, s.key_id, s.key_text, s.resource, r.per_unit
+		WHERE s.group_id = $1 AND s.dim = 'res' AND s.day >= $2 AND s.day < $3 AND 'res' = ANY($4)
+		GROUP BY s.day, s.resource, r.per_unit
 		UNION ALL
 		SELECT 'total-res', '', 0, '', s.resource, sum(s.amount), sum(s.quantity) / r.per_unit::float8
 		FROM group_summary s JOIN resources r ON r.name = s.resource
-		WHERE s.group_id = $1 AND s.dim = 'res' AND s.day >= $2 AND s.day < $3
-		GROUP BY s.resource, r.per_unit`,
-		groupID, from.Format(time.DateOnly), to.Format(time.DateOnly), true, dims)
+		WHERE s.group_id = $1 AND s.dim = 'res' AND s.day >= $2 AND s.day < $3 AND 'res' = ANY($4)
+		GROUP BY s.resource, r.per_unit
+		UNION ALL
+		SELECT s.dim, '', s.key_id, s.key_text, s.resource, sum(s.amount), 0
+		FROM `+table+` s
+		WHERE s.group_id = $1 AND s.dim = ANY($4) AND s.dim <> 'res' AND s.`+col+` >= $5 AND s.`+col+` <= $6
+		GROUP BY s.dim, s.key_id, s.key_text, s.resource`,
+		groupID, from.Format(time.DateOnly), to.Format(time.DateOnly), dims, lo, hi)
 	if err != nil {
 		return sp, fmt.Errorf("spend of group %d: %w", groupID, err)
 	}
@@ -133,6 +140,7 @@ func (l *Ledger) groupUsage(ctx context.Context, groupID int64, from, to time.Ti
 	if byUser {
 		dim = "user"
 	}
+	table, col, lo, hi := l.summaryTable(from, to)
 	rows, err := l.pool.Query(ctx, `
 		SELECT key_id,
 		       (sum(allocated) FILTER (WHERE resource = 'cpu') / 3600)::float8,
@@ -142,9 +150,9 @@ func (l *Ledger) groupUsage(ctx context.Context, groupID int64, from, to time.Ti
 		       (sum(used) FILTER (WHERE resource = 'memory') / 3.6e12)::float8,
 		       (sum(quantity) FILTER (WHERE resource = 'storage') / 2.592e18)::float8,
 		       coalesce(sum(records) FILTER (WHERE resource = 'cpu'), 0)::bigint
-		FROM group_summary
-		WHERE group_id = $1 AND dim = $2 AND day >= $3 AND day < $4
-		GROUP BY key_id`, groupID, dim, from.Format(time.DateOnly), to.Format(time.DateOnly))
+		FROM `+table+`
+		WHERE group_id = $1 AND dim = $2 AND `+col+` >= $3 AND `+col+` <= $4
+		GROUP BY key_id`, groupID, dim, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("usage of group %d: %w", groupID, err)
 	}

@@ -62,5 +62,29 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 	if err != nil {
 		return 0, fmt.Errorf("summarise %s: %w", month.Format("2006-01"), err)
 	}
+	if _, err := tx.Exec(ctx, `DELETE FROM group_summary_month WHERE month = $1`, from); err != nil {
+		return 0, fmt.Errorf("clear monthly group summaries: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO group_summary_month (month, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records)
+		SELECT $1, group_id, dim, key_id, key_text, resource, sum(amount), sum(quantity), sum(allocated), sum(used), sum(records)
+		FROM group_summary WHERE day >= $1 AND day < $2 AND dim <> 'res'
+		GROUP BY group_id, dim, key_id, key_text, resource`, from, to); err != nil {
+		return 0, fmt.Errorf("summarise %s by month: %w", month.Format("2006-01"), err)
+	}
 	return tag.RowsAffected(), nil
+}
+
+// summaryTable says where a window's breakdowns (other than by day) are read from:
+// the monthly summaries when the window is one site-local month, or the part of one
+// month up to now (this month to date: every summarised day of it is before now),
+// else the daily ones. It returns the table, its day column and the bounds to use.
+func (l *Ledger) summaryTable(from, to time.Time) (table, col string, lo, hi string) {
+	f, t := from.In(l.loc), to.In(l.loc)
+	monthEnd := time.Date(f.Year(), f.Month()+1, 1, 0, 0, 0, 0, l.loc)
+	if f.Day() == 1 && f.Hour() == 0 && (t.Equal(monthEnd) || (t.Before(monthEnd) && t.After(time.Now()))) {
+		m := time.Date(f.Year(), f.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+		return "group_summary_month", "month", m, m
+	}
+	return "group_summary", "day", from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly)
 }

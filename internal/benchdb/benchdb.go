@@ -25,6 +25,7 @@ type DB struct {
 	Ledger  *ledger.Ledger
 	Pool    *pgxpool.Pool
 	Name    string
+	URL     string // the database's connection URL
 	cleanup []func()
 }
 
@@ -85,6 +86,7 @@ func Open(ctx context.Context, log *slog.Logger, prefix string, keep bool) (_ *D
 	if err != nil {
 		return nil, err
 	}
+	db.URL = u.String()
 	if err := db.open(ctx, log, u.String()); err != nil {
 		return nil, err
 	}
@@ -116,7 +118,7 @@ func (db *DB) Close() {
 // Reuse opens an existing database at databaseURL (e.g. one that benchseed -keep
 // left), migrating it to the latest schema first; Close leaves it in place.
 func Reuse(ctx context.Context, log *slog.Logger, databaseURL string) (_ *DB, err error) {
-	db := &DB{Name: databaseURL}
+	db := &DB{Name: databaseURL, URL: databaseURL}
 	m, err := migrations.New(databaseURL)
 	if err != nil {
 		return nil, err
