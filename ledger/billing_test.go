@@ -588,6 +588,14 @@ func TestGroupSpendFollowsRating(t *testing.T) {
 	if sp := spend(); sp.Total != 1.5 {
 		t.Fatalf("after rating again: %v, want 1.5", sp.Total)
 	}
+	top, err := s.l.TopJobs(s.ctx, dept.ID, oct, day("2026-11-01"), false, 5)
+	if err != nil || len(top) != 2 || top[0].ExternalID != "1" || top[0].Cost != 1 || top[1].Cost != 0.5 {
+		t.Fatalf("top jobs by cost: %+v, %v", top, err)
+	}
+	wasteful, err := s.l.TopJobs(s.ctx, dept.ID, oct, day("2026-11-01"), true, 5)
+	if err != nil || len(wasteful) != 2 || wasteful[0].Waste != 0.5 || *wasteful[0].CPUEff != 0.5 {
+		t.Fatalf("top jobs by waste: %+v, %v", wasteful, err)
+	}
 	usage, err := s.l.GroupUsage(s.ctx, dept.ID, oct, day("2026-11-01"), true)
 	if err != nil || len(usage) != 1 || usage[0].CoreHours != 150 || usage[0].Jobs != 2 {
 		t.Fatalf("usage %+v, %v", usage, err)

@@ -197,3 +197,41 @@ func (l *Ledger) UserNames(ctx context.Context, ids []int64) (map[int64]User, er
 	}
 	return out, rows.Err()
 }
+
+// TopJob is one of a subtree's most expensive or most wasteful jobs.
+type TopJob struct {
+	Source, Cluster, ExternalID string
+	GroupID, UserID             int64
+	JobName, Partition, State   string
+	Start, End                  time.Time
+	Cost, Waste                 float64
+	CPUEff, MemEff              *float64
+}
+
+// TopJobs returns the subtree's n most expensive jobs (byWaste false) or most
+// wasteful ones, among the months that overlap [from, to).
+func (l *Ledger) TopJobs(ctx context.Context, groupID int64, from, to time.Time, byWaste bool, n int) ([]TopJob, error) {
+	order := "t.cost"
+	if byWaste {
+		order = "t.waste"
+	}
+	mf := time.Date(from.In(l.loc).Year(), from.In(l.loc).Month(), 1, 0, 0, 0, 0, time.UTC)
+	last := to.In(l.loc).Add(-time.Second)
+	mt := time.Date(last.Year(), last.Month(), 1, 0, 0, 0, 0, time.UTC)
+	rows, err := l.pool.Query(ctx, `
+		SELECT t.source, t.cluster, t.external_id, t.group_id, coalesce(t.user_id, 0), t.job_name, t.partition, t.state,
+		       t.start_time, t.end_time, t.cost, t.waste, t.cpu_eff, t.mem_eff
+		FROM group_top_jobs t JOIN groups g ON g.id = t.group_id
+		WHERE t.month >= $2 AND t.month <= $3 AND g.path <@ (SELECT path FROM groups WHERE id = $1)
+		  AND `+order+` > 0
+		ORDER BY `+order+` DESC, t.external_id LIMIT $4`, groupID, mf, mt, n)
+	if err != nil {
+		return nil, fmt.Errorf("top jobs of group %d: %w", groupID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TopJob, error) {
+		var j TopJob
+		err := r.Scan(&j.Source, &j.Cluster, &j.ExternalID, &j.GroupID, &j.UserID, &j.JobName, &j.Partition, &j.State,
+			&j.Start, &j.End, &j.Cost, &j.Waste, &j.CPUEff, &j.MemEff)
+		return j, err
+	})
+}

@@ -138,6 +138,15 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 			res.LateRows += n
 		}
 	}
+	// The bulk statements below join whole months; with statistics from before this
+	// rating the planner can take the fresh charges for a handful of rows and pick
+	// nested loops that run for minutes. Fresh statistics, and hash joins.
+	if _, err := tx.Exec(ctx, `ANALYZE charges`); err != nil {
+		return res, fmt.Errorf("analyze charges: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
+		return res, err
+	}
 	// The dashboards' summaries of this month and of every month late usage changed.
 	for _, m := range append([]time.Time{month}, res.LateMonths...) {
 		if _, err := l.summarise(ctx, tx, m); err != nil {

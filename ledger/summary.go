@@ -72,7 +72,58 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		GROUP BY group_id, dim, key_id, key_text, resource`, from, to); err != nil {
 		return 0, fmt.Errorf("summarise %s by month: %w", month.Format("2006-01"), err)
 	}
+	if err := topJobs(ctx, tx, month, l.loc); err != nil {
+		return 0, err
+	}
 	return tag.RowsAffected(), nil
+}
+
+// topJobs writes each group's own ten most expensive and ten most wasteful jobs of
+// the month. Every day part of a job is priced by the charge of its own key (day,
+// group, user, cluster, partition, QoS, resource), which holds exactly one rate, so
+// a job costs what the statements bill for it. Storage is not a job.
+func topJobs(ctx context.Context, tx pgx.Tx, month time.Time, loc *time.Location) error {
+	m := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	from := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, loc)
+	to := from.AddDate(0, 1, 0)
+	if _, err := tx.Exec(ctx, `DELETE FROM group_top_jobs WHERE month = $1`, m); err != nil {
+		return fmt.Errorf("clear top jobs: %w", err)
+	}
+	_, err := tx.Exec(ctx, `
+		WITH parts AS (
+			SELECT u.source, u.cluster, u.external_id, u.record_start, u.record_end, u.group_id, u.user_id,
+			       u.job_name, u.partition, u.state, u.resource, u.allocated, u.used,
+			       u.quantity * c.price / r.per_unit AS cost,
+			       greatest(u.allocated - u.used, 0) * c.price / r.per_unit AS waste
+			FROM usage u
+			JOIN charges c ON c.period = $3 AND c.kind = 'usage' AND c.day = u.day AND c.group_id = u.group_id
+			     AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
+			     AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource
+			JOIN resources r ON r.name = u.resource
+			WHERE u.start_time >= $1 AND u.start_time < $2 AND u.group_id IS NOT NULL
+			  AND u.resource <> 'storage' AND c.price IS NOT NULL
+		), jobs AS (
+			SELECT source, cluster, external_id, record_start, group_id,
+			       max(user_id) AS user_id, max(job_name) AS job_name, max(partition) AS partition, max(state) AS state,
+			       max(record_end) AS record_end, sum(cost)::float8 AS cost, sum(waste)::float8 AS waste,
+			       (sum(used) FILTER (WHERE resource = 'cpu') / nullif(sum(allocated) FILTER (WHERE resource = 'cpu'), 0))::float8 AS cpu_eff,
+			       (sum(used) FILTER (WHERE resource = 'memory') / nullif(sum(allocated) FILTER (WHERE resource = 'memory'), 0))::float8 AS mem_eff
+			FROM parts
+			GROUP BY source, cluster, external_id, record_start, group_id
+		), ranked AS (
+			SELECT *, row_number() OVER (PARTITION BY group_id ORDER BY cost DESC, external_id) AS by_cost,
+			          row_number() OVER (PARTITION BY group_id ORDER BY waste DESC, external_id) AS by_waste
+			FROM jobs
+		)
+		INSERT INTO group_top_jobs (month, group_id, source, cluster, external_id, user_id, job_name, partition, state,
+		                            start_time, end_time, cost, waste, cpu_eff, mem_eff)
+		SELECT $3, group_id, source, cluster, external_id, user_id, job_name, partition, state,
+		       record_start, record_end, cost, waste, cpu_eff, mem_eff
+		FROM ranked WHERE by_cost <= 10 OR (by_waste <= 10 AND waste > 0)`, from, to, m)
+	if err != nil {
+		return fmt.Errorf("top jobs of %s: %w", m.Format("2006-01"), err)
+	}
+	return nil
 }
 
 // summaryTable says where a window's breakdowns (other than by day) are read from:

@@ -93,3 +93,26 @@ CREATE TABLE group_summary_month (
     records   bigint NOT NULL
 );
 CREATE INDEX group_summary_month_idx ON group_summary_month (group_id, dim, month);
+
+-- Each group's own most expensive and most wasteful jobs of each month (10 of each),
+-- written by rating; a dashboard takes the top of its subtree's rows. A job's cost
+-- is its usage at the rates its charges used; its waste is what was reserved and
+-- not used (allocated − used), priced the same way.
+CREATE TABLE group_top_jobs (
+    month       date NOT NULL,
+    group_id    bigint NOT NULL,
+    source      text NOT NULL,
+    cluster     text NOT NULL,
+    external_id text NOT NULL,
+    user_id     bigint,
+    job_name    text NOT NULL,
+    partition   text NOT NULL,
+    state       text NOT NULL,
+    start_time  timestamptz NOT NULL,
+    end_time    timestamptz NOT NULL,
+    cost        float8 NOT NULL,
+    waste       float8 NOT NULL,
+    cpu_eff     float8,            -- used / allocated core-seconds
+    mem_eff     float8             -- peak / allocated memory
+);
+CREATE INDEX group_top_jobs_idx ON group_top_jobs (month, group_id);

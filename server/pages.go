@@ -155,6 +155,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	eg.Go(func() (err error) { crumbs, err = s.crumbs(ctx, p, g); return })
 	eg.Go(func() (err error) { children, err = s.childNames(ctx, g); return })
 	eg.Go(func() (err error) { eff, err = s.efficiencyTable(ctx, g, win, detail); return })
+	var topCost, topWaste views.Table
+	eg.Go(func() (err error) { topCost, err = s.topJobsTable(ctx, p, g, win, false, detail); return })
+	eg.Go(func() (err error) { topWaste, err = s.topJobsTable(ctx, p, g, win, true, detail); return })
 	if win.MonthToDate {
 		eg.Go(func() (err error) { bs, err = s.ledger.BudgetStatuses(ctx, g.ID, s.now()); return })
 	}
@@ -220,7 +223,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Tables = append(page.Tables, users)
 	}
-	page.Efficiency = []views.Table{eff}
+	page.Efficiency = []views.Table{topCost, topWaste, eff}
 	s.render(w, r, views.Dashboard(page))
 }
 
@@ -428,4 +431,56 @@ func topRows(t views.Table, n int) views.Table {
 		t.Rows = t.Rows[:n]
 	}
 	return t
+}
+
+// topJobsTable lists the subtree's most expensive (or most wasteful) jobs of the
+// period's months. Who ran them is member-level detail: others see their own name
+// only.
+func (s *Server) topJobsTable(ctx context.Context, p *auth.Principal, g ledger.Group, win window, byWaste, detail bool) (views.Table, error) {
+	t := views.Table{Title: "Top jobs by cost", Empty: "No priced jobs in this period.",
+		Head:    []string{"Job", "Person", "Cluster / partition", "Ran", "State", "Cost", "Waste"},
+		Numeric: []bool{false, false, false, false, false, true, true}}
+	if byWaste {
+		t.Title = "Top jobs by waste"
+		t.Note = "Waste is what a job reserved and did not use (idle cores, memory above its peak), priced at its rates."
+		t.Head = append(t.Head, "CPU efficiency", "Memory efficiency")
+		t.Numeric = append(t.Numeric, true, true)
+	}
+	jobs, err := s.ledger.TopJobs(ctx, g.ID, win.From, win.To, byWaste, 10)
+	if err != nil {
+		return t, err
+	}
+	ids := make([]int64, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.UserID)
+	}
+	users, err := s.ledger.UserNames(ctx, ids)
+	if err != nil {
+		return t, err
+	}
+	loc := s.ledger.Location()
+	for _, j := range jobs {
+		who := "—"
+		if u, ok := users[j.UserID]; ok && (detail || j.UserID == p.UserID) {
+			who = u.Login
+		}
+		name := j.ExternalID
+		if j.JobName != "" {
+			name += " · " + j.JobName
+		}
+		ran := j.Start.In(loc).Format("2 Jan 15:04") + " – " + j.End.In(loc).Format("2 Jan 15:04")
+		cells := []string{name, who, j.Cluster + "/" + j.Partition, ran, strings.ToLower(j.State), s.money(j.Cost), s.money(j.Waste)}
+		if byWaste {
+			cells = append(cells, ptrPercent(j.CPUEff), ptrPercent(j.MemEff))
+		}
+		t.Rows = append(t.Rows, views.Row{Cells: cells})
+	}
+	return t, nil
+}
+
+func ptrPercent(f *float64) string {
+	if f == nil {
+		return "–"
+	}
+	return percent(*f)
 }
