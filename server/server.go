@@ -65,7 +65,8 @@ func New(opts Options) (*Server, error) {
 		Help:    "Time to serve HTTP requests, by route pattern and status code.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "code"})
-	s.registry.MustRegister(s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newLedgerCollector(opts.Ledger))
 	return s, nil
 }
 

@@ -110,6 +110,22 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `parsimony_http_request_duration_seconds_count{code="200",route="/healthz"}`) {
 		t.Errorf("/metrics lacks request latency:\n%.2000s", body)
 	}
+	ctx := context.Background()
+	run, err := f.l.StartRun(ctx, "slurm", "hpc", time.Now().Add(-time.Hour), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.FinishRun(ctx, run, ledger.Counts{Read: 7, Ingested: 7}, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, f.srv.URL+"/metrics")
+	if !strings.Contains(body, `parsimony_collector_last_run_records{cluster="hpc",outcome="ingested",source="slurm"} 7`) ||
+		!strings.Contains(body, `parsimony_collector_last_success_timestamp_seconds{cluster="hpc",source="slurm"}`) {
+		t.Errorf("/metrics lacks the collector's last run:\n%.3000s", body)
+	}
+	if !strings.Contains(body, "parsimony_ledger_up 1") {
+		t.Errorf("/metrics lacks the ledger's figures:\n%.2000s", body)
+	}
 	if resp, _ := get(t, f.srv.URL+"/no/such/page"); resp.StatusCode != 404 {
 		t.Errorf("unknown path: %d", resp.StatusCode)
 	}
