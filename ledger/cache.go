@@ -55,7 +55,8 @@ func cacheKey(groupID int64, from, to time.Time, rest ...string) string {
 // The result is shared: callers must not modify it.
 //
 // With dims, only those breakdowns are read ("res" — by day and resource, and the
-// totals —, "child", "user", "cluster", "part"); without, all of them.
+// totals —, "cluster-day", "child", "user", "cluster", "part"); without, all but
+// cluster-day.
 func (l *Ledger) GroupSpend(ctx context.Context, groupID int64, from, to time.Time, dims ...string) (Spend, error) {
 	if len(dims) == 0 {
 		dims = []string{"res", "child", "user", "cluster", "part"}

@@ -34,6 +34,8 @@ type Spend struct {
 	ByCluster  []SpendRow
 	ByPart     []SpendRow // Key = "cluster/partition"
 	ByResource []SpendRow // with Quantity in the priced unit
+	// ByDayCluster (dim "cluster-day"): Key = day, Resource holds the cluster.
+	ByDayCluster []SpendRow
 }
 
 // groupSpend reads the summaries (see GroupSpend).
@@ -52,6 +54,11 @@ func (l *Ledger) groupSpend(ctx context.Context, groupID int64, from, to time.Ti
 		FROM group_summary s JOIN resources r ON r.name = s.resource
 		WHERE s.group_id = $1 AND s.dim = 'res' AND s.day >= $2 AND s.day < $3 AND 'res' = ANY($4)
 		GROUP BY s.resource, r.per_unit
+		UNION ALL
+		SELECT 'cluster-day', s.day::text, 0, s.key_text, '', sum(s.amount), 0
+		FROM group_summary s
+		WHERE s.group_id = $1 AND s.dim = 'cluster' AND s.day >= $2 AND s.day < $3 AND 'cluster-day' = ANY($4)
+		GROUP BY s.day, s.key_text
 		UNION ALL
 		SELECT s.dim, '', s.key_id, s.key_text, s.resource, sum(s.amount), 0
 		FROM `+table+` s
@@ -84,6 +91,8 @@ func (l *Ledger) groupSpend(ctx context.Context, groupID int64, from, to time.Ti
 		switch dim {
 		case "res":
 			sp.ByDay = append(sp.ByDay, SpendRow{Key: day, Resource: resource, Amount: amount, Quantity: quantity})
+		case "cluster-day":
+			sp.ByDayCluster = append(sp.ByDayCluster, SpendRow{Key: day, Resource: keyText, Amount: amount})
 		case "total-res":
 			sp.ByResource = append(sp.ByResource, SpendRow{Key: resource, Resource: resource, Amount: amount, Quantity: quantity})
 			sp.Total += amount

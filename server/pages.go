@@ -137,7 +137,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	win := s.pickWindow(r)
 	open := s.openLeaderboard(ctx, g)
 	detail := p.CanSeeMembers(g.Path, open)
+	byCluster := r.URL.Query().Get("stack") == "cluster"
 	dims := []string{"res", "child", "cluster", "part"}
+	if byCluster {
+		dims = append(dims, "cluster-day")
+	}
 	if detail {
 		dims = append(dims, "user")
 	}
@@ -172,7 +176,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	for _, b := range bs {
 		page.Budgets = append(page.Budgets, s.budgetView(b))
 	}
-	page.Chart = s.dailyChart(sp, win)
+	page.Chart = s.dailyChart(sp, win, byCluster)
+	page.StackBy = "resource"
+	if byCluster {
+		page.StackBy = "cluster"
+	}
+	page.Query = win.query()
 
 	csv := "/api/v1/groups/" + g.Slug + "/usage?format=csv&" + win.query()
 	sub := views.Table{Title: "By subgroup", Head: []string{"Group", "Spend", "Share"}, Numeric: []bool{false, true, true},

@@ -23,8 +23,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
-// dailyChart stacks each day's spend by resource.
-func (s *Server) dailyChart(sp ledger.Spend, win window) templ.Component {
+// dailyChart stacks each day's spend by resource (or by cluster).
+func (s *Server) dailyChart(sp ledger.Spend, win window, byCluster bool) templ.Component {
 	var days []time.Time
 	for d := win.From; d.Before(win.To); d = d.AddDate(0, 0, 1) {
 		days = append(days, d)
@@ -35,23 +35,47 @@ func (s *Server) dailyChart(sp ledger.Spend, win window) templ.Component {
 		index[d.Format(time.DateOnly)] = i
 		labels[i], titles[i] = d.Format("2 Jan"), d.Format("Mon 2 January 2006")
 	}
+	rows, keys, title := sp.ByDay, ledger.Resources(), "Daily spend by resource"
+	name := resourceName
+	if byCluster {
+		rows, keys, title, name = sp.ByDayCluster, nil, "Daily spend by cluster", func(c string) string { return c }
+		total := map[string]float64{}
+		for _, row := range rows {
+			if total[row.Resource] == 0 {
+				keys = append(keys, row.Resource)
+			}
+			total[row.Resource] += row.Amount
+		}
+		sort.SliceStable(keys, func(i, j int) bool { return total[keys[i]] > total[keys[j]] })
+	}
 	var series []charts.Series
-	for _, res := range ledger.Resources() {
+	for k, key := range keys {
 		vals := make([]float64, len(days))
 		any := false
-		for _, row := range sp.ByDay {
-			if row.Resource == res {
+		for _, row := range rows {
+			if row.Resource == key {
 				if i, ok := index[row.Key]; ok {
 					vals[i] += row.Amount
 					any = any || row.Amount != 0
 				}
 			}
 		}
-		if any {
-			series = append(series, charts.Series{Name: resourceName(res), Values: vals})
+		if !any {
+			continue
 		}
+		if k >= 7 && byCluster { // beyond seven clusters: one "Other" series, in grey
+			if len(series) == 8 {
+				for i := range vals {
+					series[7].Values[i] += vals[i]
+				}
+				continue
+			}
+			series = append(series, charts.Series{Name: "Other", Values: vals})
+			continue
+		}
+		series = append(series, charts.Series{Name: name(key), Values: vals})
 	}
-	return charts.StackedBars(charts.StackedBarsOptions{Title: "Daily spend by resource", XLabels: labels, XTitles: titles,
+	return charts.StackedBars(charts.StackedBarsOptions{Title: title, XLabels: labels, XTitles: titles,
 		Series: series, FormatY: func(v float64) string { return s.money(v) }, Empty: "No spend in this period."})
 }
 
