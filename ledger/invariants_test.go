@@ -200,7 +200,10 @@ func TestMoveAndRemapPreserveTotals(t *testing.T) {
 	for _, m := range ms {
 		mapped[m.Identity] = true
 	}
-	var movedRows int64
+	var movedRows, unassignedBefore int64
+	if err := s.pool.QueryRow(s.ctx, `SELECT count(*) FROM usage WHERE group_id IS NULL`).Scan(&unassignedBefore); err != nil {
+		t.Fatal(err)
+	}
 	for i, acct := range tr.accounts {
 		if mapped[acct] {
 			continue
@@ -211,8 +214,8 @@ func TestMoveAndRemapPreserveTotals(t *testing.T) {
 		}
 		movedRows += n
 	}
-	if movedRows == 0 {
-		t.Fatalf("seed %d: re-mapping moved no usage", seed)
+	if movedRows == 0 || movedRows != unassignedBefore {
+		t.Fatalf("seed %d: re-mapping says it moved %d usage rows of %d unassigned", seed, movedRows, unassignedBefore)
 	}
 	after := reportByResource(t, s, ledger.ReportQuery{From: everythingFrom, To: everythingTo})
 	if !equalTotals(before, after) {

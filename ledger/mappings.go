@@ -62,8 +62,19 @@ func (l *Ledger) SetGroupMapping(ctx context.Context, actor string, m Mapping) (
 			return err
 		}
 		// A "*" mapping claims unassigned usage only on clusters without a mapping of
-		// their own for the identity (that one would have claimed it).
-		tag, err := tx.Exec(ctx, `
+		// their own for the identity (that one would have claimed it). The count
+		// comes first, under the same lock, because the statement's own count is of
+		// the rollup rows it touches.
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FROM usage u
+			WHERE u.group_id IS NULL AND u.source = ANY($1) AND u.account = $3
+			  AND (u.cluster = $2 OR ($2 = '*' AND NOT EXISTS (
+			        SELECT 1 FROM group_mappings m
+			        WHERE m.kind = $4 AND m.scope = u.cluster AND m.identity = $3)))`,
+			sources, m.Scope, m.Identity, m.Kind).Scan(&moved); err != nil {
+			return fmt.Errorf("count unassigned usage: %w", err)
+		}
+		_, err = tx.Exec(ctx, `
 			WITH moved AS (
 				UPDATE usage u SET group_id = $4
 				WHERE u.group_id IS NULL AND u.source = ANY($1) AND u.account = $3
@@ -84,7 +95,6 @@ func (l *Ledger) SetGroupMapping(ctx context.Context, actor string, m Mapping) (
 		if err != nil {
 			return fmt.Errorf("move unassigned usage: %w", err)
 		}
-		moved = tag.RowsAffected()
 		return audit(ctx, tx, actor, "set", "group_mapping", m.Kind+"/"+m.Scope+"/"+m.Identity, before, m)
 	})
 	if err != nil {

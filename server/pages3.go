@@ -143,8 +143,8 @@ func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/statements", http.StatusSeeOther)
 }
 
-// adminPage: the group tree, unassigned usage waiting for a mapping, people with
-// global roles, the rates in force.
+// adminPage: unassigned usage waiting for a mapping (each row mapped in place), the
+// rates in force, the group tree.
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)
@@ -152,35 +152,38 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	tree := views.Table{Title: "Groups", Head: []string{"Group", "Kind", "Slug", "Cost centre", "Billable"}, Empty: "No groups yet."}
-	for _, g := range groups {
-		indent := strings.Repeat("\u2003", g.Depth()-1) // em spaces: HTML keeps them
-		billable := ""
-		if g.Billable {
-			billable = "yes"
-		}
-		tree.Rows = append(tree.Rows, views.Row{Cells: []string{indent + g.Name, g.Kind, g.Slug, g.CostCentre, billable}, Link: "/groups/" + g.Slug})
+	tree := views.GroupTree{Title: "Groups", Note: "Open a group to move or archive it, or to map identities to it; add groups on the Groups page.",
+		Head: []string{"Group", "Kind", "Slug", "Cost centre", "Billable"}, Empty: "No groups yet."}
+	for _, g := range treeOrder(groups) {
+		tree.Rows = append(tree.Rows, views.TreeRow{Depth: g.Depth(), Name: g.Name, Link: "/admin/groups/" + g.Slug, Archived: g.ArchivedAt != nil,
+			Cells: []string{g.Kind, g.Slug, g.CostCentre, yesNo(g.Billable)}})
 	}
-	unassigned := views.Table{Title: "Unassigned usage", Note: "Usage whose account no mapping claims. Map the account to a group and it moves there, with its history.",
-		Head: []string{"Source", "Cluster", "Account", "Rows", "Since"}, Numeric: []bool{false, false, false, true, false}, Empty: "Nothing unassigned."}
+	const shown = 50
 	rows, err := s.ledger.Pool().Query(ctx, `
 		SELECT source, cluster, account, count(*), min(day)::text FROM usage WHERE group_id IS NULL
-		GROUP BY 1, 2, 3 ORDER BY count(*) DESC LIMIT 50`)
+		GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT $1`, shown+1)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	for rows.Next() {
-		var src, cluster, account, first string
-		var n int64
-		if err := rows.Scan(&src, &cluster, &account, &n, &first); err != nil {
-			rows.Close()
-			s.serverError(w, r, err)
-			return
-		}
-		unassigned.Rows = append(unassigned.Rows, views.Row{Cells: []string{src, cluster, account, ledger.GroupThousands(strconv.FormatInt(n, 10)), first}})
+	var unassigned []views.UnassignedRow
+	var u views.UnassignedRow
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&u.Source, &u.Cluster, &u.Account, &n, &u.Since}, func() error {
+		u.Rows = ledger.GroupThousands(strconv.FormatInt(n, 10))
+		u.Kind, _ = ledger.MappingKind(u.Source)
+		unassigned = append(unassigned, u)
+		return nil
+	})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
 	}
-	rows.Close()
+	more := ""
+	if len(unassigned) > shown {
+		unassigned = unassigned[:shown]
+		more = fmt.Sprintf("There is more: these are the %d accounts with the most rows. Map them and the next ones show.", shown)
+	}
 	rates, err := s.ledger.Rates(ctx, s.now())
 	if err != nil {
 		s.serverError(w, r, err)
@@ -189,7 +192,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	cur, _ := s.ledger.Currency()
 	rt := views.Table{Title: "Rates in force today", Head: []string{"Resource", "Cluster", "Partition", "QoS", "Group", "Price (" + cur + ")", "Per", "Since", "Note"},
 		Numeric: []bool{false, false, false, false, false, true, false, true, false},
-		Empty:   "No rates: all usage is unpriced. Import a price list with parsimony rates import."}
+		Empty:   "No rates: all usage is unpriced. Set them on the Rates page, or import a price list with parsimony rates import."}
 	for _, x := range rates {
 		unit, _ := ledger.PricedUnit(x.Resource)
 		group := "*"
@@ -199,9 +202,8 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 		rt.Rows = append(rt.Rows, views.Row{Cells: []string{x.Resource, x.Cluster, x.Partition, x.QoS, group, priceText(x.Price), unit,
 			x.ValidFrom.Format(time.DateOnly), x.Note}})
 	}
-	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Admin"), Title: "Admin",
-		Links:  []views.Crumb{{Slug: "/admin/runs", Name: "Collector runs"}, {Slug: "/admin/quarantine", Name: "Quarantine"}, {Slug: "/statements", Name: "Billing periods"}},
-		Tables: []views.Table{unassigned, rt, tree}}))
+	s.render(w, r, views.AdminHome(views.AdminHomePage{Layout: s.layout(r, "Admin"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
+		Unassigned: unassigned, More: more, Groups: groupChoices(groups, nil), Tables: []views.Table{rt}, Tree: tree}))
 }
 
 func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) {
