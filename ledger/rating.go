@@ -81,6 +81,7 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 	start := time.Now()
 	month = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	res := RateResult{Period: month}
+	timer := newStepTimer()
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)`, billingLockKey, lockKey); err != nil {
 		return res, fmt.Errorf("take locks: %w", err)
 	}
@@ -113,6 +114,7 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 		return res, fmt.Errorf("rate usage: %w", err)
 	}
 	res.UsageRows = tag.RowsAffected()
+	timer.lap("charges")
 
 	// Late usage goes to the first open period only: later open months will take
 	// whatever is left when that one closes.
@@ -141,9 +143,11 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 	// The bulk statements below join whole months; with statistics from before this
 	// rating the planner can take the fresh charges for a handful of rows and pick
 	// nested loops that run for minutes. Fresh statistics, and hash joins.
+	timer.lap("late usage")
 	if _, err := tx.Exec(ctx, `ANALYZE charges`); err != nil {
 		return res, fmt.Errorf("analyze charges: %w", err)
 	}
+	timer.lap("analyze")
 	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
 		return res, err
 	}
@@ -156,6 +160,7 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 	if _, err := tx.Exec(ctx, bumpSummaryGeneration); err != nil {
 		return res, fmt.Errorf("bump the summaries' generation: %w", err)
 	}
+	timer.lap("summaries")
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM charges WHERE period = $1 AND rate_id IS NULL`, month).Scan(&res.UnpricedRow); err != nil {
 		return res, err
 	}
@@ -164,7 +169,7 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 	}
 	res.Took = time.Since(start)
 	l.log.Info("rated period", "period", month.Format("2006-01"), "usage_rows", res.UsageRows,
-		"late_rows", res.LateRows, "unpriced_rows", res.UnpricedRow, "took", res.Took.Round(time.Millisecond))
+		"late_rows", res.LateRows, "unpriced_rows", res.UnpricedRow, "took", res.Took.Round(time.Millisecond), "steps", timer.String())
 	return res, nil
 }
 

@@ -14,6 +14,7 @@ import (
 // rows included), quantities from the daily rollups. It runs inside rating, so the
 // dashboards are exactly as fresh as the charges.
 func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int64, error) {
+	began := time.Now()
 	from := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 1, 0)
 	if _, err := tx.Exec(ctx, `DELETE FROM group_summary WHERE day >= $1 AND day < $2`, from, to); err != nil {
@@ -72,9 +73,11 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		GROUP BY group_id, dim, key_id, key_text, resource`, from, to); err != nil {
 		return 0, fmt.Errorf("summarise %s by month: %w", month.Format("2006-01"), err)
 	}
+	l.log.Debug("summarised", "month", from.Format("2006-01"), "took", time.Since(began).Round(time.Millisecond))
 	if err := topJobs(ctx, tx, month, l.loc); err != nil {
 		return 0, err
 	}
+	l.log.Debug("top jobs", "month", from.Format("2006-01"), "took", time.Since(began).Round(time.Millisecond))
 	return tag.RowsAffected(), nil
 }
 
