@@ -90,9 +90,37 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// What each closed month billed.
+	type billed struct {
+		n     int
+		total int64
+	}
+	totals := map[string]billed{}
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT to_char(period, 'YYYY-MM'), count(*), sum(total_minor) FROM statements GROUP BY period`)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	for rows.Next() {
+		var period string
+		var b billed
+		if err := rows.Scan(&period, &b.n, &b.total); err != nil {
+			rows.Close()
+			s.serverError(w, r, err)
+			return
+		}
+		totals[period] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	_, digits := s.ledger.Currency()
 	page := views.StatementListPage{Layout: s.layout(r, "Statements"), Title: "Billing periods",
-		Note:  "Close months in order; a closed month's statements never change (late usage goes to the next open month).",
-		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Rated", "Closed", "Export"}, Empty: "Nothing has been rated yet.", NameCol: 4}}
+		Note: "Close months in order; a closed month's statements never change (late usage goes to the next open month).",
+		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Statements", "Billed", "Rated", "Closed", "Export"},
+			Numeric: []bool{false, false, true, true, false, false, false}, Empty: "Nothing has been rated yet.", NameCol: 6}}
 	current := time.Date(s.now().Year(), s.now().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range periods {
 		state := "open"
@@ -100,8 +128,12 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 			state = "closed by " + p.ClosedBy
 		}
 		period := p.Month.Format("2006-01")
-		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{p.Month.Format("January 2006"), state, since(p.RatedAt), since(p.ClosedAt), "CSV"},
-			Link: "/statements/" + period + "/export.csv"})
+		count, amount := "drafts", "–"
+		if b, ok := totals[period]; ok {
+			count, amount = strconv.Itoa(b.n), s.moneyMinor(b.total, digits)
+		}
+		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{p.Month.Format("January 2006"), state, count, amount,
+			since(p.RatedAt), since(p.ClosedAt), "CSV"}, Link: "/statements/" + period + "/export.csv"})
 		if p.ClosedAt == nil && p.Month.Before(current) {
 			page.Close = append(page.Close, views.ClosablePeriod{Period: period, Label: p.Month.Format("January 2006"),
 				Next: first.IsZero() || p.Month.Equal(first)})

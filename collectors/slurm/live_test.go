@@ -84,11 +84,21 @@ func TestLiveTestbed(t *testing.T) {
 		t.Fatalf("first collection: %s; quarantine %+v", res.Summary("testbed"), q)
 	}
 
-	// sreport, over whole hours, after forcing the rollups.
-	run(filepath.Join("..", "..", "scripts", "slurm-testbed"), "rollup")
+	// sreport, over whole hours, after forcing the rollups. slurmdbd may still be
+	// writing the rollup when sacctmgr returns (seen on a loaded machine: sreport
+	// answered nothing), so ask again for up to a minute.
 	end := now.Truncate(time.Hour).Add(time.Hour)
-	report := run("sreport", "-P", "-t", "Seconds", "cluster", "AccountUtilizationByUser", "cluster=testbed",
-		"start="+from.Format("2006-01-02T15:04:05"), "end="+end.Format("2006-01-02T15:04:05"))
+	var report []byte
+	for attempt := 0; ; attempt++ {
+		run(filepath.Join("..", "..", "scripts", "slurm-testbed"), "rollup")
+		report = run("sreport", "-P", "-t", "Seconds", "cluster", "AccountUtilizationByUser", "cluster=testbed",
+			"start="+from.Format("2006-01-02T15:04:05"), "end="+end.Format("2006-01-02T15:04:05"))
+		if bytes.Count(report, []byte("\n")) >= 2 || attempt == 12 {
+			break
+		}
+		t.Logf("sreport has no rows yet (attempt %d); rolling up again", attempt+1)
+		time.Sleep(5 * time.Second)
+	}
 	path := filepath.Join(t.TempDir(), "sreport.psv")
 	os.WriteFile(path, report, 0o600)
 	compareWithSreport(t, l, path, from, end)
