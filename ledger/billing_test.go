@@ -578,7 +578,15 @@ func TestGroupSpendFollowsRating(t *testing.T) {
 	if sp := spend(); sp.Total != 1 || len(sp.BySubgroup) != 1 || sp.BySubgroup[0].GroupID != lab.ID {
 		t.Fatalf("after rating: %+v", sp)
 	}
-	ingest(t, s, []ledger.Record{job("2", "lab", "std", "normal", time.Date(2026, 10, 4, 0, 0, 0, 0, time.UTC), 50)})
+	// 2 TB held on 4 October (a day's snapshot), with a 2.5 TB quota.
+	if _, err := s.l.SetGroupMapping(s.ctx, "test", ledger.Mapping{Kind: "storage", Scope: "projects", Identity: "lab", GroupID: lab.ID}); err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, s, []ledger.Record{job("2", "lab", "std", "normal", time.Date(2026, 10, 4, 0, 0, 0, 0, time.UTC), 50),
+		{Source: ledger.SourceStorage, Cluster: "projects", ExternalID: "/projects/lab", Resource: ledger.ResourceStorage,
+			Start: time.Date(2026, 10, 4, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC),
+			Quantity: 2e12 * 86400, Allocated: 2e12 * 86400, Used: 2e12 * 86400, Account: "lab", User: "",
+			Attrs: map[string]string{"quota_bytes": "2500000000000"}}})
 	if sp := spend(); sp.Total != 1 {
 		t.Fatalf("before rating again the summaries still say %v", sp.Total)
 	}
@@ -596,8 +604,18 @@ func TestGroupSpendFollowsRating(t *testing.T) {
 	if err != nil || len(wasteful) != 2 || wasteful[0].Waste != 0.5 || *wasteful[0].CPUEff != 0.5 {
 		t.Fatalf("top jobs by waste: %+v, %v", wasteful, err)
 	}
+	st, err := s.l.GroupStorage(s.ctx, dept.ID, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(st) != 1 || st[0].Filesystem != "projects" || st[0].Bytes != 2e12 || st[0].Quota != 2.5e12 || st[0].OverQuota != 0 {
+		t.Fatalf("storage %+v, %v", st, err)
+	}
 	usage, err := s.l.GroupUsage(s.ctx, dept.ID, oct, day("2026-11-01"), true)
-	if err != nil || len(usage) != 1 || usage[0].CoreHours != 150 || usage[0].Jobs != 2 {
+	var person ledger.UsageRow
+	for _, u := range usage {
+		if u.UserID != 0 {
+			person = u
+		}
+	}
+	if err != nil || len(usage) != 2 || person.CoreHours != 150 || person.Jobs != 2 {
 		t.Fatalf("usage %+v, %v", usage, err)
 	}
 }

@@ -244,3 +244,35 @@ func (l *Ledger) TopJobs(ctx context.Context, groupID int64, from, to time.Time,
 		return j, err
 	})
 }
+
+// StorageUse is a subtree's storage on one file system against its quotas.
+type StorageUse struct {
+	Filesystem string
+	Day        time.Time // the snapshot's day
+	Bytes      float64
+	Quota      float64 // sum of the owners' quotas (0: none reported)
+	Owners     int
+	OverQuota  int // owners at or above 90% of their quota
+}
+
+// GroupStorage is the subtree's storage per file system at the end of the latest
+// rated month up to at's, from the snapshots rating keeps.
+func (l *Ledger) GroupStorage(ctx context.Context, groupID int64, at time.Time) ([]StorageUse, error) {
+	at = at.In(l.loc)
+	month := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+	rows, err := l.pool.Query(ctx, `
+		WITH m AS (SELECT max(month) AS month FROM group_storage WHERE month <= $2)
+		SELECT s.filesystem, max(s.day), sum(s.bytes), coalesce(sum(s.quota), 0), count(*),
+		       count(*) FILTER (WHERE s.quota > 0 AND s.bytes >= 0.9 * s.quota)
+		FROM group_storage s JOIN m ON s.month = m.month JOIN groups g ON g.id = s.group_id
+		WHERE g.path <@ (SELECT path FROM groups WHERE id = $1)
+		GROUP BY s.filesystem ORDER BY sum(s.bytes) DESC`, groupID, month)
+	if err != nil {
+		return nil, fmt.Errorf("storage of group %d: %w", groupID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StorageUse, error) {
+		var s StorageUse
+		err := r.Scan(&s.Filesystem, &s.Day, &s.Bytes, &s.Quota, &s.Owners, &s.OverQuota)
+		return s, err
+	})
+}

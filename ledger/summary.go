@@ -73,6 +73,20 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		GROUP BY group_id, dim, key_id, key_text, resource`, from, to); err != nil {
 		return 0, fmt.Errorf("summarise %s by month: %w", month.Format("2006-01"), err)
 	}
+	if _, err := tx.Exec(ctx, `DELETE FROM group_storage WHERE month = $1`, from); err != nil {
+		return 0, fmt.Errorf("clear storage snapshots: %w", err)
+	}
+	// Each owner's last day of the month: bytes held = byte-seconds ÷ the part's seconds.
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO group_storage (month, group_id, filesystem, owner, day, bytes, quota)
+		SELECT DISTINCT ON (cluster, external_id) $1::date, group_id, cluster, external_id, day,
+		       quantity / greatest(extract(epoch FROM end_time - start_time), 1),
+		       nullif(attrs->>'quota_bytes', '')::float8
+		FROM usage
+		WHERE start_time >= $2 AND start_time < $3 AND resource = 'storage' AND group_id IS NOT NULL
+		ORDER BY cluster, external_id, day DESC`, from, l.monthStartLocal(from), l.monthStartLocal(to)); err != nil {
+		return 0, fmt.Errorf("storage snapshots of %s: %w", from.Format("2006-01"), err)
+	}
 	l.log.Debug("summarised", "month", from.Format("2006-01"), "took", time.Since(began).Round(time.Millisecond))
 	if err := topJobs(ctx, tx, month, l.loc); err != nil {
 		return 0, err
@@ -151,4 +165,9 @@ func (l *Ledger) summaryTable(from, to time.Time) (table, col string, lo, hi str
 		return "group_summary_month", "month", m, m
 	}
 	return "group_summary", "day", from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly)
+}
+
+// monthStartLocal is the site-local midnight of a month named by its first day.
+func (l *Ledger) monthStartLocal(m time.Time) time.Time {
+	return time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, l.loc)
 }

@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS group_storage;
 DROP TABLE IF EXISTS group_top_jobs;
 DROP TABLE IF EXISTS group_summary_month;
 DROP TABLE IF EXISTS group_summary;

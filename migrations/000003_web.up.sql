@@ -116,3 +116,18 @@ CREATE TABLE group_top_jobs (
     mem_eff     float8             -- peak / allocated memory
 );
 CREATE INDEX group_top_jobs_idx ON group_top_jobs (month, group_id);
+
+-- Storage held at the end of each month (or of the month so far) per file-system
+-- owner, with its quota, for the dashboards' "storage against quota": the last
+-- day's snapshot of each owner, from the storage collector's records (quota in
+-- their attributes), written by rating.
+CREATE TABLE group_storage (
+    month      date NOT NULL,
+    group_id   bigint NOT NULL,
+    filesystem text NOT NULL,
+    owner      text NOT NULL,
+    day        date NOT NULL,
+    bytes      float8 NOT NULL,
+    quota      float8          -- NULL: no quota reported
+);
+CREATE INDEX group_storage_idx ON group_storage (month, group_id);

@@ -160,6 +160,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	eg.Go(func() (err error) { children, err = s.childNames(ctx, g); return })
 	eg.Go(func() (err error) { eff, err = s.efficiencyTable(ctx, g, win, detail); return })
 	var topCost, topWaste views.Table
+	var storage []ledger.StorageUse
+	eg.Go(func() (err error) { storage, err = s.ledger.GroupStorage(ctx, g.ID, win.To.Add(-time.Second)); return })
 	eg.Go(func() (err error) { topCost, err = s.topJobsTable(ctx, p, g, win, false, detail); return })
 	eg.Go(func() (err error) { topWaste, err = s.topJobsTable(ctx, p, g, win, true, detail); return })
 	if win.MonthToDate {
@@ -214,7 +216,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		key := strings.TrimSuffix(row.Key, "/")
 		parts.Rows = append(parts.Rows, views.Row{Cells: []string{key, s.money(row.Amount)}})
 	}
-	page.Tables = []views.Table{topRows(sub, tableRows), res, clusters, topRows(parts, tableRows)}
+	page.Tables = []views.Table{topRows(sub, tableRows), res, clusters, topRows(parts, tableRows), s.storageTable(storage)}
 	if detail {
 		users := views.Table{Title: "By user", Head: []string{"Person", "Spend", "Share"}, Numeric: []bool{false, true, true},
 			Empty: "Nobody used anything in this period.", CSV: csv + "&by=user"}
@@ -492,4 +494,32 @@ func ptrPercent(f *float64) string {
 		return "–"
 	}
 	return percent(*f)
+}
+
+// storageTable shows what the subtree holds on each file system against its quotas.
+func (s *Server) storageTable(rows []ledger.StorageUse) views.Table {
+	t := views.Table{Title: "Storage against quota", Head: []string{"File system", "Used", "Quota", "Use"},
+		Numeric: []bool{false, true, true, true}, Empty: "No storage recorded."}
+	for _, st := range rows {
+		quota, use, hint := "none", "–", ""
+		if st.Quota > 0 {
+			quota, use = terabytes(st.Quota), percent(st.Bytes/st.Quota)
+		}
+		if st.OverQuota > 0 {
+			hint = fmt.Sprintf("%d of %d directories at 90%% of their quota or more", st.OverQuota, st.Owners)
+		}
+		t.Rows = append(t.Rows, views.Row{Cells: []string{st.Filesystem, terabytes(st.Bytes), quota, use}, Hint: hint})
+	}
+	if len(rows) > 0 {
+		t.Note = "As of " + rows[0].Day.Format("2 January 2006") + ", the last snapshot in the period."
+	}
+	return t
+}
+
+// terabytes writes bytes in TB (10^12), or GB under one TB.
+func terabytes(b float64) string {
+	if b < 1e12 {
+		return number(b/1e9) + " GB"
+	}
+	return number(b/1e12) + " TB"
 }
