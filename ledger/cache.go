@@ -8,16 +8,17 @@ import (
 	"time"
 )
 
-// The dashboards' reads of the group summaries are cached in memory: summaries
-// change only when rating rewrites them, and rating bumps a generation number in
-// the settings table in the same transaction. Each read checks that number (one
-// primary-key lookup), so every web server behind a load balancer sees a new rating
-// at once, and a cached answer is never older than the summaries it came from.
+// The dashboards' reads of what rating writes (group summaries, top jobs, storage
+// snapshots) are cached in memory: they change only when rating rewrites them, and
+// rating bumps a generation number in the settings table in the same transaction.
+// Each read checks that number (one primary-key lookup), so every web server behind
+// a load balancer sees a new rating at once, and a cached answer is never older
+// than the data it came from. Cached results are shared: callers must not modify
+// them.
 type summaryCache struct {
-	mu    sync.Mutex
-	gen   string
-	spend map[string]Spend
-	usage map[string][]UsageRow
+	mu      sync.Mutex
+	gen     string
+	entries map[string]any
 }
 
 // maxCached bounds the cache; past it the cache starts afresh (dashboards are
@@ -38,21 +39,42 @@ func (l *Ledger) summaryGeneration(ctx context.Context) (string, error) {
 	return gen, nil
 }
 
-// cached returns the cache's entries for generation gen, emptying it when the
-// generation moved on.
-func (c *summaryCache) forGeneration(gen string) {
-	if c.gen != gen || len(c.spend)+len(c.usage) > maxCached {
-		c.gen, c.spend, c.usage = gen, map[string]Spend{}, map[string][]UsageRow{}
+// cachedRead returns the cached result of read under key for the current
+// generation, reading (and keeping) it when there is none.
+func cachedRead[T any](ctx context.Context, l *Ledger, key string, read func() (T, error)) (T, error) {
+	var zero T
+	gen, err := l.summaryGeneration(ctx)
+	if err != nil {
+		return zero, err
 	}
+	c := &l.cache
+	c.mu.Lock()
+	if c.gen != gen || len(c.entries) > maxCached {
+		c.gen, c.entries = gen, map[string]any{}
+	}
+	v, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok {
+		return v.(T), nil
+	}
+	out, err := read()
+	if err != nil {
+		return zero, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.entries[key] = out
+	}
+	c.mu.Unlock()
+	return out, nil
 }
 
-func cacheKey(groupID int64, from, to time.Time, rest ...string) string {
-	return fmt.Sprintf("%d|%s|%s|%s", groupID, from.Format(time.DateOnly), to.Format(time.DateOnly), strings.Join(rest, ","))
+func cacheKey(kind string, groupID int64, from, to time.Time, rest ...string) string {
+	return fmt.Sprintf("%s|%d|%s|%s|%s", kind, groupID, from.Format(time.RFC3339), to.Format(time.RFC3339), strings.Join(rest, ","))
 }
 
 // GroupSpend reads the dashboard's money for groupID's subtree over [from, to)
 // (local midnights), from the group summaries that rating writes, through the cache.
-// The result is shared: callers must not modify it.
 //
 // With dims, only those breakdowns are read ("res" — by day and resource, and the
 // totals —, "cluster-day", "child", "user", "cluster", "part"); without, all but
@@ -61,52 +83,33 @@ func (l *Ledger) GroupSpend(ctx context.Context, groupID int64, from, to time.Ti
 	if len(dims) == 0 {
 		dims = []string{"res", "child", "user", "cluster", "part"}
 	}
-	gen, err := l.summaryGeneration(ctx)
-	if err != nil {
-		return Spend{}, err
-	}
-	key := cacheKey(groupID, from, to, dims...)
-	l.cache.mu.Lock()
-	l.cache.forGeneration(gen)
-	sp, ok := l.cache.spend[key]
-	l.cache.mu.Unlock()
-	if ok {
-		return sp, nil
-	}
-	if sp, err = l.groupSpend(ctx, groupID, from, to, dims); err != nil {
-		return Spend{}, err
-	}
-	l.cache.mu.Lock()
-	if l.cache.gen == gen {
-		l.cache.spend[key] = sp
-	}
-	l.cache.mu.Unlock()
-	return sp, nil
+	return cachedRead(ctx, l, cacheKey("spend", groupID, from, to, dims...), func() (Spend, error) {
+		return l.groupSpend(ctx, groupID, from, to, dims)
+	})
 }
 
 // GroupUsage reads the subtree's usage per user (byUser) or per child group over
-// site-local days [from, to), from the group summaries, through the cache. The
-// result is shared: callers must not modify it.
+// site-local days [from, to), from the group summaries, through the cache.
 func (l *Ledger) GroupUsage(ctx context.Context, groupID int64, from, to time.Time, byUser bool) ([]UsageRow, error) {
-	gen, err := l.summaryGeneration(ctx)
-	if err != nil {
-		return nil, err
-	}
-	key := cacheKey(groupID, from, to, fmt.Sprint(byUser))
-	l.cache.mu.Lock()
-	l.cache.forGeneration(gen)
-	rows, ok := l.cache.usage[key]
-	l.cache.mu.Unlock()
-	if ok {
-		return rows, nil
-	}
-	if rows, err = l.groupUsage(ctx, groupID, from, to, byUser); err != nil {
-		return nil, err
-	}
-	l.cache.mu.Lock()
-	if l.cache.gen == gen {
-		l.cache.usage[key] = rows
-	}
-	l.cache.mu.Unlock()
-	return rows, nil
+	return cachedRead(ctx, l, cacheKey("usage", groupID, from, to, fmt.Sprint(byUser)), func() ([]UsageRow, error) {
+		return l.groupUsage(ctx, groupID, from, to, byUser)
+	})
+}
+
+// TopJobs returns the subtree's n most expensive jobs (byWaste false) or most
+// wasteful ones, among the months that overlap [from, to), through the cache.
+func (l *Ledger) TopJobs(ctx context.Context, groupID int64, from, to time.Time, byWaste bool, n int) ([]TopJob, error) {
+	return cachedRead(ctx, l, cacheKey("top", groupID, from, to, fmt.Sprint(byWaste), fmt.Sprint(n)), func() ([]TopJob, error) {
+		return l.topJobs(ctx, groupID, from, to, byWaste, n)
+	})
+}
+
+// GroupStorage is the subtree's storage per file system at the end of the latest
+// rated month up to at's, through the cache.
+func (l *Ledger) GroupStorage(ctx context.Context, groupID int64, at time.Time) ([]StorageUse, error) {
+	at = at.In(l.loc)
+	month := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return cachedRead(ctx, l, cacheKey("storage", groupID, month, month), func() ([]StorageUse, error) {
+		return l.groupStorage(ctx, groupID, month)
+	})
 }

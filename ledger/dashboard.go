@@ -217,9 +217,8 @@ type TopJob struct {
 	CPUEff, MemEff              *float64
 }
 
-// TopJobs returns the subtree's n most expensive jobs (byWaste false) or most
-// wasteful ones, among the months that overlap [from, to).
-func (l *Ledger) TopJobs(ctx context.Context, groupID int64, from, to time.Time, byWaste bool, n int) ([]TopJob, error) {
+// topJobs reads the top jobs (see TopJobs).
+func (l *Ledger) topJobs(ctx context.Context, groupID int64, from, to time.Time, byWaste bool, n int) ([]TopJob, error) {
 	order := "t.cost"
 	if byWaste {
 		order = "t.waste"
@@ -255,11 +254,9 @@ type StorageUse struct {
 	OverQuota  int // owners at or above 90% of their quota
 }
 
-// GroupStorage is the subtree's storage per file system at the end of the latest
-// rated month up to at's, from the snapshots rating keeps.
-func (l *Ledger) GroupStorage(ctx context.Context, groupID int64, at time.Time) ([]StorageUse, error) {
-	at = at.In(l.loc)
-	month := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+// groupStorage reads the storage snapshots of the latest month up to month (see
+// GroupStorage).
+func (l *Ledger) groupStorage(ctx context.Context, groupID int64, month time.Time) ([]StorageUse, error) {
 	rows, err := l.pool.Query(ctx, `
 		WITH m AS (SELECT max(month) AS month FROM group_storage WHERE month <= $2)
 		SELECT s.filesystem, max(s.day), sum(s.bytes), coalesce(sum(s.quota), 0), count(*),
