@@ -12,7 +12,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/export"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
@@ -268,8 +267,6 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Collector runs"), Title: "Collector runs", Tables: []views.Table{t}}))
 }
-
-var _ = auth.Scopes
 
 // priceText writes a price with at least two decimals and no needless zeros.
 func priceText(p *big.Rat) string {
