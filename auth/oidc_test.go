@@ -4,23 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
+	"github.com/parsimony-hpc/parsimony/internal/oidctest"
 	"github.com/parsimony-hpc/parsimony/internal/pgtest"
 )
 
@@ -28,191 +20,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testRedirect = "https://parsimony.test/login/oidc/callback"
 
-// testIdP is a small OpenID provider: discovery, JWKS, an authorization endpoint
-// that approves its one user at once, and a token endpoint that checks the client,
-// the code, the redirect URI and PKCE before it signs an RS256 ID token. Its
-// misbehaviour fields make it issue bad tokens.
-type testIdP struct {
-	srv          *httptest.Server
-	key          *rsa.PrivateKey
-	clientID     string
-	clientSecret string // empty: a public client
-	claims       map[string]any
-
-	// Misbehaviour, set before the sign-in.
-	deny     bool            // refuse at the authorization endpoint (access_denied)
-	nonce    string          // put this nonce in the ID token instead
-	audience string          // put this audience in the ID token instead
-	issuer   string          // put this issuer in the ID token instead
-	lifetime time.Duration   // the ID token's lifetime; negative: already expired
-	signer   *rsa.PrivateKey // sign with this key instead
-
-	mu    sync.Mutex
-	auth  url.Values            // the last authorization request
-	codes map[string]url.Values // code → its authorization request
-	errs  []string              // what the token endpoint refused, and why
-}
-
-func newTestIdP(t *testing.T, clientID, clientSecret string) *testIdP {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp := &testIdP{
-		key:          key,
-		clientID:     clientID,
-		clientSecret: clientSecret,
-		claims:       map[string]any{"sub": "123", "preferred_username": "alice@uni.example", "email": "alice@uni.example", "name": "Alice"},
-		lifetime:     5 * time.Minute,
-		codes:        map[string]url.Values{},
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", idp.discovery)
-	mux.HandleFunc("GET /jwks", idp.jwks)
-	mux.HandleFunc("GET /authorize", idp.authorize)
-	mux.HandleFunc("POST /token", idp.token)
-	idp.srv = httptest.NewServer(mux)
-	t.Cleanup(idp.srv.Close)
-	return idp
-}
-
-func (idp *testIdP) discovery(w http.ResponseWriter, r *http.Request) {
-	u := idp.srv.URL
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                u,
-		"authorization_endpoint":                u + "/authorize",
-		"token_endpoint":                        u + "/token",
-		"jwks_uri":                              u + "/jwks",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-	})
-}
-
-func (idp *testIdP) jwks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-		{Key: &idp.key.PublicKey, KeyID: "k1", Algorithm: string(jose.RS256), Use: "sig"},
-	}})
-}
-
-func (idp *testIdP) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	idp.mu.Lock()
-	defer idp.mu.Unlock()
-	idp.auth = q
-	if q.Get("client_id") != idp.clientID || q.Get("redirect_uri") != testRedirect || q.Get("response_type") != "code" {
-		http.Error(w, "bad authorization request", http.StatusBadRequest)
-		return
-	}
-	back := url.Values{"state": {q.Get("state")}}
-	if idp.deny {
-		back.Set("error", "access_denied")
-		back.Set("error_description", "The user cancelled the sign-in")
-	} else {
-		code := rand.Text()
-		idp.codes[code] = q
-		back.Set("code", code)
-	}
-	http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusFound)
-}
-
-func (idp *testIdP) token(w http.ResponseWriter, r *http.Request) {
-	idp.mu.Lock()
-	defer idp.mu.Unlock()
-	refuse := func(code, why string) {
-		idp.errs = append(idp.errs, why)
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": why})
-	}
-	if err := r.ParseForm(); err != nil {
-		refuse("invalid_request", err.Error())
-		return
-	}
-	// Client authentication: HTTP Basic (form-escaped, RFC 6749 2.3.1) or the form.
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if u, p, ok := r.BasicAuth(); ok {
-		id, _ = url.QueryUnescape(u)
-		secret, _ = url.QueryUnescape(p)
-	}
-	if id != idp.clientID || subtle.ConstantTimeCompare([]byte(secret), []byte(idp.clientSecret)) != 1 {
-		refuse("invalid_client", "wrong client id or secret")
-		return
-	}
-	if r.PostForm.Get("grant_type") != "authorization_code" {
-		refuse("unsupported_grant_type", r.PostForm.Get("grant_type"))
-		return
-	}
-	req, ok := idp.codes[r.PostForm.Get("code")]
-	if !ok {
-		refuse("invalid_grant", "unknown code")
-		return
-	}
-	delete(idp.codes, r.PostForm.Get("code")) // a code is good once
-	if r.PostForm.Get("redirect_uri") != req.Get("redirect_uri") {
-		refuse("invalid_grant", "redirect_uri differs")
-		return
-	}
-	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-	if req.Get("code_challenge_method") != "S256" || base64.RawURLEncoding.EncodeToString(sum[:]) != req.Get("code_challenge") {
-		refuse("invalid_grant", "PKCE verification failed")
-		return
-	}
-
-	now := time.Now()
-	claims := maps.Clone(idp.claims)
-	claims["iss"] = or(idp.issuer, idp.srv.URL)
-	claims["aud"] = or(idp.audience, idp.clientID)
-	claims["iat"] = now.Add(min(idp.lifetime, 0) - time.Minute).Unix()
-	claims["exp"] = now.Add(idp.lifetime).Unix()
-	claims["nonce"] = or(idp.nonce, req.Get("nonce"))
-	key := idp.key
-	if idp.signer != nil {
-		key = idp.signer
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		refuse("server_error", err.Error())
-		return
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		refuse("server_error", err.Error())
-		return
-	}
-	idToken, _ := jws.CompactSerialize()
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": rand.Text(), "token_type": "Bearer", "expires_in": 300, "id_token": idToken,
-	})
-}
-
-func (idp *testIdP) lastAuth() url.Values {
-	idp.mu.Lock()
-	defer idp.mu.Unlock()
-	return idp.auth
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func or(s, fallback string) string {
-	if s != "" {
-		return s
-	}
-	return fallback
-}
-
 // oidcSetup is a test's provider, store and client, with a store clock that the
 // test can move forward.
 type oidcSetup struct {
-	idp   *testIdP
+	idp   *oidctest.Provider
 	store *Store
 	cfg   OIDCConfig
 	skew  *atomic.Int64 // added to the store's clock, in nanoseconds
@@ -220,15 +31,15 @@ type oidcSetup struct {
 
 func newOIDCSetup(t *testing.T) *oidcSetup {
 	t.Helper()
-	idp := newTestIdP(t, "parsimony", "s3cret/+=")
+	idp := oidctest.New(t, "parsimony", "s3cret/+=", testRedirect)
 	skew := &atomic.Int64{}
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	return &oidcSetup{
 		idp:   idp,
 		store: NewStore(pgtest.NewPool(t), now, 0),
 		cfg: OIDCConfig{
-			Issuer: idp.srv.URL, ClientID: "parsimony", ClientSecret: "s3cret/+=",
-			RedirectURL: testRedirect, LoginStrip: "@uni.example", HTTPClient: idp.srv.Client(),
+			Issuer: idp.URL(), ClientID: "parsimony", ClientSecret: "s3cret/+=",
+			RedirectURL: testRedirect, LoginStrip: "@uni.example", HTTPClient: idp.Client(),
 		},
 		skew: skew,
 	}
@@ -276,7 +87,7 @@ func TestOIDCSignIn(t *testing.T) {
 	o := s.oidc(t)
 	cb := signIn(t, o, "/groups/7?month=2025-03")
 
-	auth := s.idp.lastAuth()
+	auth := s.idp.LastAuth()
 	if got := auth.Get("code_challenge_method"); got != "S256" {
 		t.Errorf("code_challenge_method = %q, want S256", got)
 	}
@@ -289,7 +100,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 	login, returnTo, err := o.Callback(context.Background(), cb)
 	if err != nil {
-		t.Fatalf("Callback: %v (provider refused: %v)", err, s.idp.errs)
+		t.Fatalf("Callback: %v (provider refused: %v)", err, s.idp.Refusals())
 	}
 	if login != "alice" || returnTo != "/groups/7?month=2025-03" {
 		t.Errorf("Callback = %q, %q; want alice, /groups/7?month=2025-03", login, returnTo)
@@ -304,14 +115,14 @@ func TestOIDCSignIn(t *testing.T) {
 func TestOIDCPublicClientAndClaim(t *testing.T) {
 	t.Parallel()
 	s := newOIDCSetup(t)
-	s.idp.clientSecret = ""
-	s.idp.claims["eppn"] = " Bob@UNI.example "
+	s.idp.ClientSecret = ""
+	s.idp.Claims["eppn"] = " Bob@UNI.example "
 	s.cfg.ClientSecret = ""
 	s.cfg.LoginClaim = "eppn"
 	o := s.oidc(t)
 	login, _, err := o.Callback(context.Background(), signIn(t, o, "/"))
 	if err != nil {
-		t.Fatalf("Callback: %v (provider refused: %v)", err, s.idp.errs)
+		t.Fatalf("Callback: %v (provider refused: %v)", err, s.idp.Refusals())
 	}
 	if login != "Bob" {
 		t.Errorf("login = %q, want Bob (suffix cut without regard to case, spaces trimmed, case kept)", login)
@@ -362,7 +173,7 @@ func TestOIDCStateExpires(t *testing.T) {
 func TestOIDCProviderError(t *testing.T) {
 	t.Parallel()
 	s := newOIDCSetup(t)
-	s.idp.deny = true
+	s.idp.Deny = true
 	o := s.oidc(t)
 	cb := signIn(t, o, "/")
 	_, _, err := o.Callback(context.Background(), cb)
@@ -393,22 +204,22 @@ func TestOIDCBadTokens(t *testing.T) {
 		spoil  func(*oidcSetup)
 		expect string // in the error
 	}{
-		{"wrong nonce", func(s *oidcSetup) { s.idp.nonce = "someone-elses-nonce" }, "nonce"},
-		{"wrong audience", func(s *oidcSetup) { s.idp.audience = "another-app" }, "audience"},
-		{"wrong issuer", func(s *oidcSetup) { s.idp.issuer = "https://evil.example" }, "issue"},
-		{"expired", func(s *oidcSetup) { s.idp.lifetime = -time.Minute }, "expired"},
-		{"wrong key", func(s *oidcSetup) { s.idp.signer = otherKey }, "signature"},
-		{"missing claim", func(s *oidcSetup) { delete(s.idp.claims, "preferred_username") }, `"preferred_username"`},
-		{"claim not a string", func(s *oidcSetup) { s.idp.claims["preferred_username"] = 42 }, "not a string"},
-		{"other domain", func(s *oidcSetup) { s.idp.claims["preferred_username"] = "alice@evil.example" }, "does not end with"},
-		{"empty login", func(s *oidcSetup) { s.idp.claims["preferred_username"] = "@uni.example" }, "no login"},
+		{"wrong nonce", func(s *oidcSetup) { s.idp.Nonce = "someone-elses-nonce" }, "nonce"},
+		{"wrong audience", func(s *oidcSetup) { s.idp.Audience = "another-app" }, "audience"},
+		{"wrong issuer", func(s *oidcSetup) { s.idp.Issuer = "https://evil.example" }, "issue"},
+		{"expired", func(s *oidcSetup) { s.idp.Lifetime = -time.Minute }, "expired"},
+		{"wrong key", func(s *oidcSetup) { s.idp.Signer = otherKey }, "signature"},
+		{"missing claim", func(s *oidcSetup) { delete(s.idp.Claims, "preferred_username") }, `"preferred_username"`},
+		{"claim not a string", func(s *oidcSetup) { s.idp.Claims["preferred_username"] = 42 }, "not a string"},
+		{"other domain", func(s *oidcSetup) { s.idp.Claims["preferred_username"] = "alice@evil.example" }, "does not end with"},
+		{"empty login", func(s *oidcSetup) { s.idp.Claims["preferred_username"] = "@uni.example" }, "no login"},
 		{"unverified email", func(s *oidcSetup) {
 			s.cfg.LoginClaim = "email"
-			s.idp.claims["email_verified"] = false
+			s.idp.Claims["email_verified"] = false
 		}, "not verified"},
 		{"issued to another client (azp)", func(s *oidcSetup) {
-			s.idp.audience = "parsimony"
-			s.idp.claims["azp"] = "another-app"
+			s.idp.Audience = "parsimony"
+			s.idp.Claims["azp"] = "another-app"
 		}, "not to this client"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,14 +238,14 @@ func TestOIDCBadTokens(t *testing.T) {
 
 func TestOIDCConfigErrors(t *testing.T) {
 	t.Parallel()
-	idp := newTestIdP(t, "parsimony", "")
+	idp := oidctest.New(t, "parsimony", "", testRedirect)
 	for _, cfg := range []OIDCConfig{
 		{ClientID: "parsimony", RedirectURL: testRedirect},
-		{Issuer: idp.srv.URL, RedirectURL: testRedirect},
-		{Issuer: idp.srv.URL, ClientID: "parsimony", RedirectURL: "/login/oidc/callback"},
-		{Issuer: idp.srv.URL + "/", ClientID: "parsimony", RedirectURL: testRedirect}, // not the issuer it names
+		{Issuer: idp.URL(), RedirectURL: testRedirect},
+		{Issuer: idp.URL(), ClientID: "parsimony", RedirectURL: "/login/oidc/callback"},
+		{Issuer: idp.URL() + "/", ClientID: "parsimony", RedirectURL: testRedirect}, // not the issuer it names
 	} {
-		cfg.HTTPClient = idp.srv.Client()
+		cfg.HTTPClient = idp.Client()
 		if _, err := NewOIDC(context.Background(), cfg, NewStore(nil, nil, 0)); err == nil {
 			t.Errorf("NewOIDC(%+v) succeeded", cfg)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/internal/pgtest"
@@ -28,6 +30,18 @@ type fixture struct {
 
 func newFixture(t *testing.T, authOpts ...server.AuthOptions) fixture {
 	t.Helper()
+	return newFixtureWith(t, func(string, *pgxpool.Pool) server.AuthOptions {
+		if len(authOpts) > 0 {
+			return authOpts[0]
+		}
+		return server.AuthOptions{}
+	})
+}
+
+// newFixtureWith builds the sign-in options knowing the server's address before it
+// starts (an OIDC redirect URL needs it).
+func newFixtureWith(t *testing.T, authFor func(base string, pool *pgxpool.Pool) server.AuthOptions) fixture {
+	t.Helper()
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
@@ -35,16 +49,20 @@ func newFixture(t *testing.T, authOpts ...server.AuthOptions) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ao server.AuthOptions
-	if len(authOpts) > 0 {
-		ao = authOpts[0]
-	}
-	s, err := server.New(server.Options{Ledger: l, SiteName: "Test U", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: ao,
-		Now: func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	s, err := server.New(server.Options{Ledger: l, SiteName: "Test U", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Auth: authFor("http://"+ln.Addr().String(), pool),
+		Now:  func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return fixture{l: l, srv: srv, auth: auth.NewStore(pool, func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }, 0)}
 }
