@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"net/http"
 	"sort"
@@ -158,7 +159,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	eg.Go(func() (err error) { sp, err = s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, dims...); return })
 	eg.Go(func() (err error) { crumbs, err = s.crumbs(ctx, p, g); return })
 	eg.Go(func() (err error) { children, err = s.childNames(ctx, g); return })
-	eg.Go(func() (err error) { eff, err = s.efficiencyTable(ctx, g, win, detail); return })
+	wantCSV := r.URL.Query().Get("csv")
+	effRows := tableRows
+	if wantCSV == "efficiency" {
+		effRows = 1 << 30 // the download has every row
+	}
+	eg.Go(func() (err error) { eff, err = s.efficiencyTable(ctx, g, win, detail, effRows); return })
 	var topCost, topWaste views.Table
 	var storage []ledger.StorageUse
 	eg.Go(func() (err error) { storage, err = s.ledger.GroupStorage(ctx, g.ID, win.To.Add(-time.Second)); return })
@@ -235,6 +241,14 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		page.Tables = append(page.Tables, users)
 	}
 	page.Efficiency = []views.Table{topCost, topWaste, eff}
+	storageT := &page.Tables[4]
+	for _, t := range []*views.Table{storageT, &page.Efficiency[0], &page.Efficiency[1], &page.Efficiency[2]} {
+		t.CSV = csvLink(r, t.ID)
+	}
+	if wantCSV != "" {
+		s.tableCSV(w, r, g.Slug, wantCSV, append(append([]views.Table{}, page.Tables...), page.Efficiency...))
+		return
+	}
 	s.render(w, r, views.Dashboard(page))
 }
 
@@ -338,8 +352,8 @@ func (s *Server) userNames(ctx context.Context, rows []ledger.SpendRow) (map[int
 
 // efficiencyTable explains CPU and memory efficiency per subgroup (or per person for
 // those who may see member detail).
-func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window, byUser bool) (views.Table, error) {
-	t := views.Table{Title: "Efficiency",
+func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window, byUser bool, limit int) (views.Table, error) {
+	t := views.Table{ID: "efficiency", Title: "Efficiency",
 		Note: "CPU efficiency is CPU time used ÷ cores reserved × time: 50% means half the reserved cores sat idle. " +
 			"Memory efficiency is the peak memory used ÷ memory requested. GPU-hours are GPUs reserved × time.",
 		Head: []string{"", "Core-hours", "CPU efficiency", "GPU-hours", "Memory efficiency", "Jobs"}, Numeric: []bool{false, true, true, true, true, true},
@@ -356,8 +370,8 @@ func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].CoreHours > rows[j].CoreHours })
-	if len(rows) > tableRows {
-		t.More, rows = len(rows)-tableRows, rows[:tableRows]
+	if len(rows) > limit {
+		t.More, rows = len(rows)-limit, rows[:limit]
 	}
 	names := map[int64]string{}
 	if byUser {
@@ -448,11 +462,11 @@ func topRows(t views.Table, n int) views.Table {
 // period's months. Who ran them is member-level detail: others see their own name
 // only.
 func (s *Server) topJobsTable(ctx context.Context, p *auth.Principal, g ledger.Group, win window, byWaste, detail bool) (views.Table, error) {
-	t := views.Table{Title: "Top jobs by cost", Empty: "No priced jobs in this period.",
+	t := views.Table{ID: "top-cost", Title: "Top jobs by cost", Empty: "No priced jobs in this period.",
 		Head:    []string{"Job", "Person", "Cluster / partition", "Ran", "State", "Cost", "Waste"},
 		Numeric: []bool{false, false, false, false, false, true, true}}
 	if byWaste {
-		t.Title = "Top jobs by waste"
+		t.ID, t.Title = "top-waste", "Top jobs by waste"
 		t.Note = "Waste is what a job reserved and did not use (idle cores, memory above its peak), priced at its rates."
 		t.Head = append(t.Head, "CPU efficiency", "Memory efficiency")
 		t.Numeric = append(t.Numeric, true, true)
@@ -498,7 +512,7 @@ func ptrPercent(f *float64) string {
 
 // storageTable shows what the subtree holds on each file system against its quotas.
 func (s *Server) storageTable(rows []ledger.StorageUse) views.Table {
-	t := views.Table{Title: "Storage against quota", Head: []string{"File system", "Used", "Quota", "Use"},
+	t := views.Table{ID: "storage", Title: "Storage against quota", Head: []string{"File system", "Used", "Quota", "Use"},
 		Numeric: []bool{false, true, true, true}, Empty: "No storage recorded."}
 	for _, st := range rows {
 		quota, use, hint := "none", "–", ""
@@ -522,4 +536,31 @@ func terabytes(b float64) string {
 		return number(b/1e9) + " GB"
 	}
 	return number(b/1e12) + " TB"
+}
+
+// csvLink is the page's own URL asking for one of its tables as CSV.
+func csvLink(r *http.Request, id string) string {
+	q := r.URL.Query()
+	q.Set("csv", id)
+	return r.URL.Path + "?" + q.Encode()
+}
+
+// tableCSV writes the page's table named id as CSV — the same rows and formatted
+// values the page shows, with each row's hint — or 404 when there is none.
+func (s *Server) tableCSV(w http.ResponseWriter, r *http.Request, slug, id string, tables []views.Table) {
+	for _, t := range tables {
+		if t.ID != id || id == "" {
+			continue
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, slug, id))
+		cw := csv.NewWriter(w)
+		cw.Write(append(append([]string{}, t.Head...), "note"))
+		for _, row := range t.Rows {
+			cw.Write(append(append([]string{}, row.Cells...), row.Hint))
+		}
+		cw.Flush()
+		return
+	}
+	s.notFound(w, r)
 }

@@ -121,10 +121,17 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if byUser {
+			board.ID = "members"
 			page.Members = board
 		} else {
+			board.ID = "subgroups"
 			page.Subgroups = board
 		}
+	}
+	page.Members.CSV, page.Subgroups.CSV = csvLink(r, "members"), csvLink(r, "subgroups")
+	if id := r.URL.Query().Get("csv"); id != "" {
+		s.tableCSV(w, r, g.Slug, id, []views.Table{page.Members, page.Subgroups})
+		return
 	}
 	s.render(w, r, views.Leaderboard(page))
 }
