@@ -54,3 +54,14 @@ func TestTablesAsCSV(t *testing.T) {
 		t.Errorf("unknown table: %d", resp.StatusCode)
 	}
 }
+
+// Home shows each of my groups with my spend, rank and usage.
+func TestHomeShowsMyUsage(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	mem, _ := f.session(t, "mem-a")
+	resp, body := getAs(t, f.srv.URL+"/", mem)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Lab A") || !strings.Contains(body, "core-hours") || !strings.Contains(body, " of ") {
+		t.Errorf("home: %d, lacks the lab, my usage or my rank", resp.StatusCode)
+	}
+}

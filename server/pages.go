@@ -94,6 +94,23 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		}
 	}
 	card.MySpend = s.money(mine)
+	usage, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, true)
+	if err != nil {
+		return card, err
+	}
+	for _, u := range usage {
+		if u.UserID != p.UserID {
+			continue
+		}
+		var parts []string
+		if u.CoreHours > 0 {
+			parts = append(parts, number(u.CoreHours)+" core-hours", percent(u.CPUEfficiency())+" CPU efficiency")
+		}
+		if u.GPUHours > 0 {
+			parts = append(parts, number(u.GPUHours)+" GPU-hours")
+		}
+		card.MyUsage = strings.Join(parts, " · ")
+	}
 	if sp.Total > 0 && mine > 0 {
 		card.MyShare = percent(mine / sp.Total)
 	}
