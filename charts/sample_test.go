@@ -3,17 +3,15 @@ package charts
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestWriteSamples writes /tmp/charts-sample.html, a page with every chart on
-// realistic data, for looking at in a browser (and in print preview). It runs
-// only when PARSIMONY_WRITE_SAMPLES=1.
+// TestWriteSamples renders a page with every chart on realistic data and checks it
+// holds them all. The page is written to the folder PARSIMONY_SAMPLES names (for
+// looking at in a browser and in print preview), else to the test's temporary one.
 func TestWriteSamples(t *testing.T) {
-	if os.Getenv("PARSIMONY_WRITE_SAMPLES") != "1" {
-		t.Skip("set PARSIMONY_WRITE_SAMPLES=1 to write /tmp/charts-sample.html")
-	}
 	var p strings.Builder
 	p.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Parsimony charts</title>
 <style>
@@ -96,7 +94,17 @@ td.num { text-align: right; }
 	section("Credits", credits.SVG())
 	p.WriteString(`</div></main></body></html>`)
 
-	if err := os.WriteFile("/tmp/charts-sample.html", []byte(p.String()), 0o644); err != nil {
+	page := p.String()
+	if n := strings.Count(page, "<svg"); n < 10 || strings.Count(page, "</svg>") != n {
+		t.Errorf("the sample page holds %d charts", n)
+	}
+	dir := os.Getenv("PARSIMONY_SAMPLES")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "charts-sample.html")
+	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("wrote %s", path)
 }

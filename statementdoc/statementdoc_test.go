@@ -424,12 +424,13 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-// PARSIMONY_WRITE_SAMPLES=1 go test ./statementdoc writes the long sample
-// statement to /tmp/statement-sample.pdf and /tmp/statement-sample.html, and a
-// short final one to /tmp/statement-sample-short.pdf, to look at.
+// TestWriteSamples renders the long sample statement as HTML and PDF and a short
+// final one as PDF, checks each is what it says, and writes them to the folder
+// PARSIMONY_SAMPLES names (to look at), else to the test's temporary one.
 func TestWriteSamples(t *testing.T) {
-	if os.Getenv("PARSIMONY_WRITE_SAMPLES") != "1" {
-		t.Skip("set PARSIMONY_WRITE_SAMPLES=1 to write /tmp/statement-sample.{pdf,html}")
+	dir := os.Getenv("PARSIMONY_SAMPLES")
+	if dir == "" {
+		dir = t.TempDir()
 	}
 	st := sampleStatement(true)
 	short := sampleStatement(false)
@@ -438,17 +439,25 @@ func TestWriteSamples(t *testing.T) {
 		path  string
 		write func(*bytes.Buffer) error
 	}{
-		{"/tmp/statement-sample.html", func(b *bytes.Buffer) error { return HTML(b, "University HPC — Research Computing", st) }},
-		{"/tmp/statement-sample.pdf", func(b *bytes.Buffer) error { return PDF(b, "University HPC — Research Computing", st) }},
-		{"/tmp/statement-sample-short.pdf", func(b *bytes.Buffer) error { return PDF(b, "University HPC", short) }},
+		{"statement-sample.html", func(b *bytes.Buffer) error { return HTML(b, "University HPC — Research Computing", st) }},
+		{"statement-sample.pdf", func(b *bytes.Buffer) error { return PDF(b, "University HPC — Research Computing", st) }},
+		{"statement-sample-short.pdf", func(b *bytes.Buffer) error { return PDF(b, "University HPC", short) }},
 	} {
 		var buf bytes.Buffer
 		if err := out.write(&buf); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(out.path, buf.Bytes(), 0o644); err != nil {
+		head := "<!doctype html>"
+		if strings.HasSuffix(out.path, ".pdf") {
+			head = "%pdf-"
+		}
+		if !bytes.HasPrefix(bytes.ToLower(buf.Bytes()[:min(buf.Len(), 20)]), []byte(head)) {
+			t.Errorf("%s does not start with %s", out.path, head)
+		}
+		path := filepath.Join(dir, out.path)
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("wrote %s", out.path)
+		t.Logf("wrote %s", path)
 	}
 }
