@@ -139,6 +139,21 @@ func (l *Ledger) Groups(ctx context.Context) ([]Group, error) {
 	return groups, nil
 }
 
+// Ancestors lists the group's ancestors and the group itself, from the top, in one
+// query.
+func (l *Ledger) Ancestors(ctx context.Context, g Group) ([]Group, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT `+groupColumns+` FROM groups WHERE path @> $1::ltree ORDER BY nlevel(path)`, g.Path)
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of group %d: %w", g.ID, err)
+	}
+	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Group, error) { return scanGroup(r) })
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of group %d: %w", g.ID, err)
+	}
+	return groups, nil
+}
+
 // Subtree lists a group and all its descendants, parents before children.
 func (l *Ledger) Subtree(ctx context.Context, id int64) ([]Group, error) {
 	rows, err := l.pool.Query(ctx, `

@@ -190,14 +190,14 @@ func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool,
 			used     bool
 		}
 		var olds []old
+		defer rows.Close()
 		for rows.Next() {
 			var o old
 			var price, from, to string
 			if err := rows.Scan(&o.id, &price, &from, &to, &o.used); err != nil {
-				rows.Close()
 				return err
 			}
-			o.price, _ = new(big.Rat).SetString(price)
+			o.price = parseRat(price)
 			if o.from, err = dateFromDB(from); err != nil {
 				return err
 			}
@@ -209,6 +209,7 @@ func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool,
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		rows.Close() // before the statements below: one query at a time on a connection
 		for _, o := range olds {
 			if o.price.Cmp(r.Price) == 0 && !o.from.After(r.ValidFrom) && !o.to.Before(r.ValidTo) {
 				// Already in force at this price for the whole span: nothing to do
@@ -324,7 +325,7 @@ func (l *Ledger) Rates(ctx context.Context, at time.Time) ([]Rate, error) {
 			&price, &from, &to, &r.Note); err != nil {
 			return Rate{}, err
 		}
-		r.Price, _ = new(big.Rat).SetString(price)
+		r.Price = parseRat(price)
 		var err error
 		if r.ValidFrom, err = dateFromDB(from); err != nil {
 			return Rate{}, err

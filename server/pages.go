@@ -130,18 +130,12 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 
 // crumbs are the group's ancestors and itself, each linked when the person may see it.
 func (s *Server) crumbs(ctx context.Context, p *auth.Principal, g ledger.Group) ([]views.Crumb, error) {
-	var out []views.Crumb
-	ids := strings.Split(g.Path, ".")
-	for _, idText := range ids {
-		var id int64
-		fmt.Sscan(idText, &id)
-		a := g
-		if id != g.ID {
-			var err error
-			if a, err = s.ledger.GroupByID(ctx, id); err != nil {
-				return nil, err
-			}
-		}
+	ancestors, err := s.ledger.Ancestors(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]views.Crumb, 0, len(ancestors))
+	for _, a := range ancestors {
 		out = append(out, views.Crumb{Slug: a.Slug, Name: a.Name, Link: p.CanView(a.Path)})
 	}
 	return out, nil
