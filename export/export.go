@@ -10,7 +10,6 @@ package export
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
@@ -28,6 +28,23 @@ var Columns = []string{
 	"period", "statement_number", "status", "group_path", "group_name", "cost_centre", "pi",
 	"line_no", "kind", "description", "resource", "cluster", "usage_month",
 	"quantity", "unit", "unit_price", "amount", "currency",
+}
+
+// NumericColumns are the columns of Columns that hold numbers: written as they
+// are, while every text cell is neutralised against spreadsheet formulas
+// (package csvsafe), so a group named "=cmd…" cannot run in a finance
+// officer's spreadsheet.
+var NumericColumns = []string{"line_no", "quantity", "unit_price", "amount"}
+
+// NewCSVWriter returns a CSV writer for rows of Columns that neutralises
+// formulas in the text columns: the one the finance export and the web's
+// statement CSV share.
+func NewCSVWriter(w io.Writer) (*csvsafe.Writer, error) {
+	numeric, err := csvsafe.Columns(Columns, NumericColumns...)
+	if err != nil {
+		return nil, err
+	}
+	return csvsafe.NewWriter(w, numeric), nil
 }
 
 // Row is one CSV row.
@@ -47,17 +64,22 @@ type Totals struct {
 
 // CSV writes the period's statement lines with a header row and, last, a trailer
 // row of kind "total" whose amount is the sum of every line (a control total).
+// Text cells that a spreadsheet would run as a formula start with a single quote
+// (see NewCSVWriter).
 func CSV(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (Totals, error) {
 	_, digits := l.Currency()
 	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
+	cw, err := NewCSVWriter(bw)
+	if err != nil {
+		return Totals{}, err
+	}
 	if err := cw.Write(Columns); err != nil {
 		return Totals{}, err
 	}
 	var t Totals
 	lastNumber := ""
 	rec := make([]string, len(Columns))
-	err := eachRow(ctx, l, month, func(r Row) error {
+	err = eachRow(ctx, l, month, func(r Row) error {
 		if r.Number != lastNumber {
 			t.Statements++
 			lastNumber = r.Number
@@ -83,8 +105,7 @@ func CSV(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (T
 	if err := cw.Write(trailer); err != nil {
 		return t, err
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.Flush(); err != nil {
 		return t, err
 	}
 	return t, bw.Flush()
