@@ -358,39 +358,30 @@ func exportDocuments(ctx context.Context, e *env, l *ledger.Ledger, cfg config.C
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	sts, _, err := l.Statements(ctx, month)
+	all, _, err := l.Statements(ctx, month)
 	if err != nil {
 		return err
 	}
-	n := 0
-	for _, st := range sts {
-		if slug != "" && st.GroupSlug != slug {
-			continue
+	var sts []ledger.Statement
+	for _, st := range all {
+		if slug == "" || st.GroupSlug == slug {
+			sts = append(sts, st)
 		}
-		path := filepath.Join(dir, st.Number+"-"+st.GroupSlug+"."+format)
-		w, closeOut, err := openOut(e, path)
-		if err != nil {
-			return err
-		}
-		if format == "pdf" {
-			err = statementdoc.PDF(w, cfg.Site.Name, st)
-		} else {
-			err = statementdoc.HTML(w, cfg.Site.Name, st)
-		}
-		if cerr := closeOut(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("statement %s: %w", st.Number, err)
-		}
-		n++
 	}
-	if n == 0 {
+	if len(sts) == 0 {
 		if slug != "" {
 			return fmt.Errorf("%w: no statement for %q in %s (is it billable?)", ledger.ErrNotFound, slug, month.Format("2006-01"))
 		}
 		return errors.New("no statements in " + month.Format("2006-01"))
 	}
-	fmt.Fprintf(e.stderr, "wrote %d %s statements to %s\n", n, strings.ToUpper(format), dir)
-	return nil
+	render := func(w io.Writer, st ledger.Statement) error { return statementdoc.HTML(w, cfg.Site.Name, st) }
+	if format == "pdf" {
+		render = func(w io.Writer, st ledger.Statement) error { return statementdoc.PDF(w, cfg.Site.Name, st) }
+	}
+	// One statement that cannot be rendered is reported, never the end of the
+	// export: every other statement is written first, then the command fails
+	// naming each one that was not.
+	written, err := export.Documents(ctx, dir, format, sts, render)
+	fmt.Fprintf(e.stderr, "wrote %d %s statements to %s\n", len(written), strings.ToUpper(format), dir)
+	return err
 }
