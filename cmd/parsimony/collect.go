@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,6 +95,10 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 	zone := fs.String("time-zone", "", "zone of the local times in a dump (default: the cluster's configured zone, else the site's)")
 	resvFile := fs.String("reservations-file", "", "with --from-file: saved `sacctmgr -P show reservation format=Cluster,Name,ID,TRES,TimeStart,TimeEnd,Associations,Flags` output, to charge idle reserved time as sreport does")
 	assocFile := fs.String("assocs-file", "", "with --reservations-file: saved `sacctmgr -P show associations format=ID,Account,User` output")
+	delim := fs.String("delimiter", "", "with --from-file: the dump's field `delimiter` (sacct --delimiter); default: read from its header, or for a headerless dump from its first line")
+	format := fs.String("format", "", "with --from-file: the `fields` of a headerless dump, as given to sacct --format (e.g. jobid,jobidraw,…,ncpus,…); default: Parsimony's own list")
+	asOfS := fs.String("as-of", "", "with --from-file: charge running jobs up to this `time` (date or RFC 3339); default: the latest time the dump contains")
+	account := fs.String("account", "", "with --from-file: the `account` to charge for a dump without an Account column (one project's jobs)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -102,6 +107,13 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 	}
 	if (*resvFile != "") != (*assocFile != "") || (*resvFile != "" && *fromFile == "") {
 		return usageError(e, fs, "--reservations-file and --assocs-file go together, with --from-file")
+	}
+	if *fromFile == "" && (*delim != "" || *format != "" || *asOfS != "" || *account != "") {
+		return usageError(e, fs, "--delimiter, --format, --as-of and --account describe a dump: they go with --from-file")
+	}
+	dumpFormat, err := slurmFormat(*delim, *format, *account)
+	if err != nil {
+		return usageError(e, fs, "%v", err)
 	}
 	// A backfill streams; what memory it holds is a batch or two in flight. A soft
 	// limit makes the garbage collector keep the process near that instead of
@@ -146,6 +158,7 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 			}
 			run.Location = loc
 		}
+		run.Format = dumpFormat
 		var err error
 		if *sinceS != "" {
 			if run.Since, err = report.ParseTime(*sinceS, l.Location()); err != nil {
@@ -157,10 +170,20 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 				return usageError(e, fs, "--until: %v", err)
 			}
 		}
+		var asOf time.Time // zero: the latest time in the dump
+		if *asOfS != "" {
+			if asOf, err = report.ParseTime(*asOfS, l.Location()); err != nil {
+				return usageError(e, fs, "--as-of: %v", err)
+			}
+		}
 		var res slurm.Result
 		if *fromFile != "" {
-			in, size, asOf, closeIn, err := openInput(*fromFile)
-			if err != nil {
+			// A failed run must fail the command: err is the function's, not a new
+			// one in this block (which once left the exit status 0).
+			var in io.Reader
+			var size int64
+			var closeIn func()
+			if in, size, closeIn, err = openInput(*fromFile); err != nil {
 				return err
 			}
 			defer closeIn()
@@ -189,26 +212,52 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr) // end the progress line
 		}
 		fmt.Fprintln(e.stdout, res.Summary(*cluster))
-		return err
+		if err != nil {
+			return fmt.Errorf("collect slurm %s: %w", *cluster, err)
+		}
+		return nil
 	})
 }
 
+// slurmFormat reads --delimiter (with \t, \x1f… escapes, as a shell's $'…' would
+// give them), --format and --account into how a dump was written.
+func slurmFormat(delim, format, account string) (slurm.Format, error) {
+	f := slurm.Format{Account: account}
+	if delim != "" {
+		d, err := strconv.Unquote(`"` + strings.ReplaceAll(delim, `"`, `\"`) + `"`)
+		if err != nil || d == "" {
+			return f, fmt.Errorf("--delimiter %q: not a delimiter", delim)
+		}
+		f.Delimiter = d
+	}
+	if format != "" {
+		format = strings.TrimPrefix(format, "--format=")
+		for _, name := range strings.Split(format, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				f.Fields = append(f.Fields, name)
+			}
+		}
+	}
+	return f, nil
+}
+
 // openInput opens a file (or standard input for "-") and says its size (0 when
-// unknown) and when it was written (now for standard input).
-func openInput(path string) (io.Reader, int64, time.Time, func(), error) {
+// unknown). Its modification time is no guide to when a dump was made (cp and git
+// checkout reset it): the dump's own times are.
+func openInput(path string) (io.Reader, int64, func(), error) {
 	if path == "-" {
-		return os.Stdin, 0, time.Now(), func() {}, nil
+		return os.Stdin, 0, func() {}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, time.Time{}, nil, err
+		return nil, 0, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, time.Time{}, nil, err
+		return nil, 0, nil, err
 	}
-	return f, fi.Size(), fi.ModTime(), func() { f.Close() }, nil
+	return f, fi.Size(), func() { f.Close() }, nil
 }
 
 // countingReader counts the bytes read through it, for progress and ETA.
@@ -278,7 +327,7 @@ func runCollectSlurmAccounts(ctx context.Context, e *env, args []string) error {
 		var tree slurmassoc.Tree
 		var rejects []ledger.Reject
 		if *fromFile != "" {
-			in, _, _, closeIn, err := openInput(*fromFile)
+			in, _, closeIn, err := openInput(*fromFile)
 			if err != nil {
 				return err
 			}

@@ -53,7 +53,7 @@ func BenchmarkParse(b *testing.B) {
 				out.Records = out.Records[:0]
 			}
 		}
-		conv.Flush(&out)
+		conv.Finish(&out)
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }

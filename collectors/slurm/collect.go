@@ -171,7 +171,7 @@ func Ingest(ctx context.Context, l *ledger.Ledger, rd *Reader, opts Options, run
 				}
 			}
 		}
-		conv.Flush(&out)
+		conv.Finish(&out)
 		return send()
 	}()
 	close(batches)

@@ -212,7 +212,7 @@ func TestKilledCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Ground truth: the dump converted in memory.
-	rd, _ := NewDumpReader(strings.NewReader(header + "\n" + body))
+	rd, _ := NewDumpReader(strings.NewReader(header+"\n"+body), Format{})
 	conv := NewConverter(Options{Cluster: "hpc", Now: time.Unix(1800000000, 0)})
 	var out Output
 	for {
@@ -222,7 +222,7 @@ func TestKilledCollector(t *testing.T) {
 		}
 		conv.Add(row, &out)
 	}
-	conv.Flush(&out)
+	conv.Finish(&out)
 	want := map[string]*big.Int{}
 	for _, r := range out.Records {
 		if want[r.Resource] == nil {

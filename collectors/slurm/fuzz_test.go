@@ -90,7 +90,7 @@ func FuzzConvert(f *testing.F) {
 		row.f[fElapsedRaw], row.f[fAllocCPUS], row.f[fAllocTRES], row.f[fTotalCPU], row.f[fMaxRSS] = elapsed, cpus, tres, totalCPU, maxRSS
 		row.Raw = "raw"
 		conv.Add(row, &out)
-		conv.Flush(&out)
+		conv.Finish(&out)
 		for _, r := range out.Records {
 			if r.Quantity < 0 || r.Used < 0 || r.End.Before(r.Start) {
 				t.Fatalf("bad record %+v", r)

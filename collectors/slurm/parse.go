@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // The sacct fields the collector reads. Their ids index Row.
@@ -37,6 +38,10 @@ const (
 	fNodeList
 	fReservation
 	fReservationID
+	nFormat  // the fields above are FormatList; those below are read from dumps that have them
+	fElapsed = iota - 1
+	fNTasks
+	fReqTRES
 	nFields
 )
 
@@ -45,20 +50,44 @@ var fieldNames = [nFields]string{
 	"JobID", "JobIDRaw", "JobName", "User", "Account", "Partition", "QOS", "State", "ExitCode",
 	"Submit", "Start", "End", "ElapsedRaw", "Timelimit", "NNodes", "AllocCPUS", "ReqMem", "MaxRSS",
 	"TotalCPU", "AllocTRES", "TRESUsageInTot", "NodeList", "Reservation", "ReservationId",
+	"Elapsed", "NTasks", "ReqTRES",
 }
 
-// requiredFields must be in a dump's header; the rest are read when present.
-var requiredFields = []int{fJobID, fJobIDRaw, fUser, fAccount, fState, fStart, fEnd, fElapsedRaw, fAllocCPUS}
+// fieldIndex is lower-case name → field id.
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, nFields)
+	for id, n := range fieldNames {
+		m[strings.ToLower(n)] = id
+	}
+	return m
+}()
+
+// aliases are sacct's other names for a field, read when the field itself is not
+// in the dump: NCPUS is AllocCPUS ({"NCPUS", PRINT_ALLOC_CPUS} in sacct.c), and
+// XDMoD's and jobinfo's dumps name it so.
+var aliases = map[string]int{"ncpus": fAllocCPUS}
+
+// requirement is what billing needs from a dump: one of ids, named as name.
+type requirement struct {
+	ids  []int
+	name string
+}
+
+// required are the fields without which a job cannot be billed: who (account, user),
+// which job, when, for how long, on how many cores. The rest are read when present.
+var required = []requirement{
+	{[]int{fJobIDRaw, fJobID}, "JobIDRaw (or JobID)"},
+	{[]int{fUser}, "User"},
+	{[]int{fAccount}, "Account"},
+	{[]int{fState}, "State"},
+	{[]int{fStart}, "Start"},
+	{[]int{fEnd}, "End"},
+	{[]int{fElapsedRaw, fElapsed}, "ElapsedRaw (or Elapsed)"},
+	{[]int{fAllocCPUS}, "AllocCPUS (or NCPUS)"},
+}
 
 // FormatList is the --format value Parsimony runs sacct with.
-func FormatList() string { return strings.Join(fieldNames[:], ",") }
-
-// freeText are the columns whose values users write, and so may contain the
-// delimiter: extra fields on a line belong to the one such column of the header.
-var freeText = map[string]bool{
-	"jobname": true, "submitline": true, "comment": true, "admincomment": true,
-	"systemcomment": true, "workdir": true, "constraints": true, "reason": true,
-}
+func FormatList() string { return strings.Join(fieldNames[:nFormat], ",") }
 
 // Row is one sacct line: the values of the known fields ("" when absent), the raw
 // text it was read from and where.
@@ -84,19 +113,36 @@ type BadLine struct {
 
 // Reader reads sacct --parsable2 output line by line in bounded memory.
 type Reader struct {
-	br       *bufio.Reader
-	delim    string
-	columns  int   // fields per line
-	pos      []int // header position → field id, or -1 for a column we ignore
-	free     []int // positions of free-text columns
-	line     int
-	pending  string // a line read ahead while joining a split row
-	havePend bool
+	br        *bufio.Reader
+	delim     string
+	trailing  bool   // sacct --parsable: every line ends with the delimiter
+	columns   int    // fields per line
+	pos       []int  // column → field id, or -1 for a column we ignore
+	kinds     []kind // column → what its values look like
+	free      []int  // positions of free-text columns
+	rawFromID bool   // no JobIDRaw column: JobID keys the job
+	account   string // the account of a dump without an Account column
+	line      int
+	pending   string // a line read ahead while joining a split row
+	havePend  bool
 }
 
 // MaxJoinedLines bounds how many physical lines one row may span (a job name with
 // newlines): past it the row is refused instead of swallowing the rest of the input.
 const MaxJoinedLines = 8
+
+// Format says how a dump was written, for what its first line cannot tell.
+type Format struct {
+	// Delimiter is sacct's --delimiter; "" detects it (from the header's field
+	// names, or for a headerless dump from the first line and the field count).
+	Delimiter string
+	// Fields is the --format list of a dump without a header (sacct's names, any
+	// case, widths like JobName%30 allowed); nil means FormatList.
+	Fields []string
+	// Account charges every job of a dump that has no Account column (a per-project
+	// dump); it is refused when the dump has one.
+	Account string
+}
 
 // NewReader reads output with a header line (fields in any order, extra fields
 // ignored). A missing required field is an error naming it.
@@ -109,7 +155,11 @@ func NewReader(r io.Reader, delim string) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sacct header: %w", err)
 	}
-	if err := rd.setHeader(strings.Split(header, delim)); err != nil {
+	names := strings.Split(header, delim)
+	if n := len(names); n > 1 && names[n-1] == "" {
+		names, rd.trailing = names[:n-1], true
+	}
+	if err := rd.setHeader(names, ""); err != nil {
 		return nil, err
 	}
 	return rd, nil
@@ -118,42 +168,216 @@ func NewReader(r io.Reader, delim string) (*Reader, error) {
 // NewHeaderlessReader reads --noheader output whose fields are exactly FormatList.
 func NewHeaderlessReader(r io.Reader, delim string) *Reader {
 	rd := &Reader{br: bufio.NewReaderSize(r, 1<<20), delim: delim}
-	if err := rd.setHeader(fieldNames[:]); err != nil {
+	if err := rd.setHeader(fieldNames[:nFormat], ""); err != nil {
 		panic(err) // our own field list always has every required field
 	}
 	return rd
 }
 
-func (rd *Reader) setHeader(names []string) error {
-	index := map[string]int{}
-	for id, n := range fieldNames {
-		index[strings.ToLower(n)] = id
+// NewDumpReader reads a dump as sites write it: a header line is recognised by its
+// field names wherever they stand (and gives the delimiter); without one, the
+// fields are f.Fields (else FormatList) and the delimiter is f.Delimiter or the one
+// that splits the first line into that many fields. sacct --parsable's trailing
+// delimiter is accepted either way.
+func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
+	rd := &Reader{br: bufio.NewReaderSize(in, 1<<20)}
+	first, err := rd.firstLine()
+	if err != nil {
+		return nil, err
 	}
+	if names, delim, trailing, ok := detectHeader(first, f.Delimiter); ok {
+		rd.delim, rd.trailing = delim, trailing
+		return rd, rd.setHeader(names, f.Account)
+	}
+	names := f.Fields
+	if len(names) == 0 {
+		names = fieldNames[:nFormat]
+	}
+	for _, n := range names {
+		if !isFieldName(n) {
+			return nil, fmt.Errorf("--format names %q, which is not a sacct field (see sacct --helpformat)", n)
+		}
+	}
+	rd.delim = f.Delimiter
+	if rd.delim == "" {
+		if rd.delim, err = guessDelimiter(first, len(names)); err != nil {
+			return nil, err
+		}
+	}
+	rd.trailing = strings.HasSuffix(first, rd.delim) && len(rd.split(first)) == len(names)+1
+	rd.pending, rd.havePend = first, true // a row: read it again
+	return rd, rd.setHeader(names, f.Account)
+}
+
+// firstLine returns the first line that is not blank.
+func (rd *Reader) firstLine() (string, error) {
+	for {
+		line, err := rd.readLine()
+		if err == io.EOF {
+			return "", errors.New("sacct output is empty")
+		}
+		if err != nil {
+			return "", fmt.Errorf("read sacct output: %w", err)
+		}
+		if strings.TrimSpace(line) != "" {
+			return line, nil
+		}
+	}
+}
+
+// detectHeader says whether line is a header: sacct's field names separated by one
+// delimiter (given, or whatever stands between the names — field names are letters
+// only, so any other separator is found: |, ^|^, \x1f, ☃…), most of them known.
+func detectHeader(line, delim string) (names []string, d string, trailing bool, ok bool) {
+	if delim == "" {
+		delim = separatorOf(line)
+		if delim == "" {
+			return nil, "", false, false
+		}
+	}
+	names = strings.Split(line, delim)
+	if n := len(names); n > 1 && names[n-1] == "" {
+		names, trailing = names[:n-1], true
+	}
+	known := 0
+	for _, n := range names {
+		if isFieldName(n) {
+			known++
+		}
+	}
+	// Every name a field of this or a future sacct (letters only), most of them
+	// known: a data line has ids, numbers and times among its values.
+	if known < 2 || known*3 < len(names)*2 {
+		return nil, "", false, false
+	}
+	return names, delim, trailing, true
+}
+
+// separatorOf returns the one string standing between the letter runs of line, or
+// "" when they are not all the same.
+func separatorOf(line string) string {
+	isLetter := func(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+	sep := ""
+	i := 0
+	for i < len(line) && isLetter(line[i]) {
+		i++
+	}
+	if i == 0 {
+		return ""
+	}
+	for i < len(line) {
+		j := i
+		for j < len(line) && !isLetter(line[j]) {
+			j++
+		}
+		if s := line[i:j]; sep == "" {
+			sep = s
+		} else if s != sep {
+			return ""
+		}
+		for j < len(line) && isLetter(line[j]) {
+			j++
+		}
+		i = j
+	}
+	return sep
+}
+
+// delimiters are those sites use, longest first so that ^|^ is not taken for |.
+var delimiters = []string{"^|^", "\x1f", "|", "☃", "\t", ";", ","}
+
+// guessDelimiter finds the delimiter that splits a headerless dump's first line
+// into n fields (n+1 with --parsable's trailing one): a usual one, else any
+// character that occurs exactly that often; failing that, a usual one that occurs
+// more often (a free-text value holding it), as the reader then places.
+func guessDelimiter(line string, n int) (string, error) {
+	fits := func(c int, d string) bool { return c == n-1 || (c == n && strings.HasSuffix(line, d)) }
+	for _, d := range delimiters {
+		if fits(strings.Count(line, d), d) {
+			return d, nil
+		}
+	}
+	counts := map[rune]int{}
+	for _, r := range line {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) {
+			counts[r]++
+		}
+	}
+	var found []string
+	for r, c := range counts {
+		if fits(c, string(r)) {
+			found = append(found, string(r))
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	for _, d := range delimiters[:4] {
+		if strings.Count(line, d) > n-1 {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("cannot tell the delimiter of a headerless dump of %d fields from its first line %q: give it with --delimiter, or check --format", n, line)
+}
+
+// setHeader maps columns to fields, by name then by sacct's aliases, and refuses a
+// dump that lacks what billing needs, naming exactly what is missing.
+func (rd *Reader) setHeader(names []string, account string) error {
 	rd.columns = len(names)
 	rd.pos = make([]int, len(names))
-	seen := map[int]bool{}
+	rd.kinds = make([]kind, len(names))
+	rd.free = nil
+	var seen [nFields]bool
 	for i, n := range names {
-		key := strings.ToLower(strings.TrimSpace(n))
+		key := fieldKey(n)
 		rd.pos[i] = -1
-		if id, ok := index[key]; ok && !seen[id] {
-			rd.pos[i] = id
-			seen[id] = true
-		}
-		if freeText[key] {
+		rd.kinds[i] = catalog[key] // kindText for a name sacct does not document
+		if rd.kinds[i] == kindFree {
 			rd.free = append(rd.free, i)
 		}
+		if id, ok := fieldIndex[key]; ok && !seen[id] {
+			rd.pos[i], seen[id] = id, true
+		}
+	}
+	for i, n := range names {
+		if id, ok := aliases[fieldKey(n)]; ok && !seen[id] {
+			rd.pos[i], seen[id] = id, true
+		}
+	}
+	rd.rawFromID = !seen[fJobIDRaw] && seen[fJobID]
+	if account != "" {
+		if seen[fAccount] {
+			return errors.New("the dump has an Account column: --account is only for dumps without one")
+		}
+		rd.account, seen[fAccount] = account, true
 	}
 	var missing []string
-	for _, id := range requiredFields {
-		if !seen[id] {
-			missing = append(missing, fieldNames[id])
+	for _, req := range required {
+		has := false
+		for _, id := range req.ids {
+			has = has || seen[id]
+		}
+		if !has {
+			missing = append(missing, req.name)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("sacct header lacks required field(s) %s (header: %s); dump with --format=%s",
-			strings.Join(missing, ", "), strings.Join(names, rd.delim), FormatList())
+		hint := ""
+		if !seen[fAccount] {
+			hint = " (a dump of one project's jobs may name its account with --account)"
+		}
+		return fmt.Errorf("sacct dump lacks %s, which billing needs%s; its fields: %s; dump with --format=%s",
+			strings.Join(missing, ", "), hint, strings.Join(names, ","), FormatList())
 	}
 	return nil
+}
+
+// split cuts a line into its fields, less --parsable's trailing delimiter.
+func (rd *Reader) split(line string) []string {
+	if rd.trailing {
+		line = strings.TrimSuffix(line, rd.delim)
+	}
+	return strings.Split(line, rd.delim)
 }
 
 // readLine returns the next physical line without its line ending.
@@ -199,7 +423,7 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 		}
 	}
 	start := rd.line
-	fields := strings.Split(line, rd.delim)
+	fields := rd.split(line)
 	// Too few fields: a job name with a newline split the row. Join following lines
 	// while that helps (never past a line that is a full row by itself).
 	joined := 1
@@ -208,13 +432,12 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 		if err != nil {
 			break
 		}
-		nextFields := strings.Split(next, rd.delim)
-		if joined >= MaxJoinedLines || len(nextFields) >= rd.columns {
+		if joined >= MaxJoinedLines || len(rd.split(next)) >= rd.columns {
 			rd.pending, rd.havePend = next, true // counted already; read again next
 			break
 		}
 		line += "\n" + next
-		fields = strings.Split(line, rd.delim)
+		fields = rd.split(line)
 		joined++
 	}
 	switch {
@@ -222,16 +445,16 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 		return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf("line %d: %d fields, the header has %d", start, len(fields), rd.columns)}, nil
 	case len(fields) > rd.columns:
 		// The delimiter appears inside free-text values (a job name, and with it the
-		// submit line that set it). The fields before a free-text column count from
-		// the start and those after it from the end; with several such columns, try
-		// every way of sharing the extra delimiters among them and keep the ones whose
-		// typed fields (ids, states, times, numbers, TRES) read as such. If all that
-		// remain agree on every field Parsimony reads, that is the row.
+		// submit line that set it). Try every way of sharing the extra delimiters
+		// among the free-text columns and keep those where every column of a known
+		// kind (ids, states, dates, sizes, durations, counts, TRES, node lists)
+		// reads as such. If all that remain agree on every field Parsimony reads,
+		// that is the row.
 		vals, reason := rd.placeExtra(fields)
 		if reason != "" {
 			return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf("line %d: %d fields, the header has %d: %s", start, len(fields), rd.columns, reason)}, nil
 		}
-		return Row{f: vals, Raw: line, Line: start}, nil, nil
+		return rd.finish(Row{f: vals, Raw: line, Line: start}), nil, nil
 	}
 	row = Row{Raw: line, Line: start}
 	for i, v := range fields {
@@ -239,7 +462,19 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 			row.f[id] = v
 		}
 	}
-	return row, nil, nil
+	return rd.finish(row), nil, nil
+}
+
+// finish fills what the dump does not carry: the JobIDRaw of a dump without one is
+// its JobID (see keyFromJobID), and the account given for a dump without one.
+func (rd *Reader) finish(row Row) Row {
+	if rd.rawFromID {
+		row.f[fJobIDRaw] = row.f[fJobID]
+	}
+	if rd.account != "" {
+		row.f[fAccount] = rd.account
+	}
+	return row
 }
 
 // maxPlacements bounds the ways of sharing extra delimiters that placeExtra tries.
@@ -252,17 +487,18 @@ func (rd *Reader) placeExtra(fields []string) (vals [nFields]string, reason stri
 		return vals, "no free-text column (JobName, SubmitLine, Comment…) can hold the extra " + strconv.Quote(rd.delim)
 	}
 	share := make([]int, len(rd.free))
+	cols := make([]string, rd.columns)
 	found, agreed, tried := false, true, 0
 	var try func(i, left int) bool
 	try = func(i, left int) bool {
 		if i == len(share)-1 {
 			share[i] = left
 			tried++
-			cand, ok := rd.assign(fields, share)
-			if ok && plausible(&cand) {
-				if !found {
+			if rd.assign(fields, share, cols) {
+				cand, ok := rd.readFields(cols)
+				if ok && !found {
 					vals, found = cand, true
-				} else if cand != vals {
+				} else if ok && cand != vals {
 					agreed = false
 					return false
 				}
@@ -289,9 +525,10 @@ func (rd *Reader) placeExtra(fields []string) (vals [nFields]string, reason stri
 	return vals, ""
 }
 
-// assign lays fields over the header, free-text column j taking share[j] extra
-// fields.
-func (rd *Reader) assign(fields []string, share []int) (vals [nFields]string, ok bool) {
+// assign lays fields over the columns, free-text column j taking share[j] extra
+// fields, into cols; it fails as soon as a column of a known kind does not read as
+// one.
+func (rd *Reader) assign(fields []string, share []int, cols []string) bool {
 	at, j := 0, 0
 	for col := 0; col < rd.columns; col++ {
 		n := 1
@@ -300,64 +537,34 @@ func (rd *Reader) assign(fields []string, share []int) (vals [nFields]string, ok
 			j++
 		}
 		if at+n > len(fields) {
-			return vals, false
+			return false
 		}
-		if id := rd.pos[col]; id >= 0 {
-			vals[id] = strings.Join(fields[at:at+n], rd.delim)
+		v := fields[at]
+		if n > 1 {
+			v = strings.Join(fields[at:at+n], rd.delim)
 		}
+		if !rd.kinds[col].valid(v) {
+			return false
+		}
+		cols[col] = v
 		at += n
 	}
-	return vals, at == len(fields)
+	return at == len(fields)
 }
 
-// plausible says whether the typed fields of a candidate row read as their types.
-func plausible(v *[nFields]string) bool {
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
-	}
-	timeLike := func(s string) bool {
-		switch {
-		case s == "" || s == "None" || s == "Unknown" || digits(s):
-			return true
-		case len(s) == 19 && s[4] == '-' && s[10] == 'T' && s[13] == ':':
-			return true
-		}
-		return false
-	}
-	id := func(s string) bool { return s == "" || (s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, " \t")) }
-	state := func(s string) bool {
-		s = baseState(s)
-		for i := 0; i < len(s); i++ {
-			if (s[i] < 'A' || s[i] > 'Z') && s[i] != '_' {
-				return false
-			}
-		}
-		return true
-	}
-	word := func(s string) bool { return !strings.ContainsAny(s, " \t") }
-	if !id(v[fJobID]) || !id(v[fJobIDRaw]) || !state(v[fState]) || !digits(v[fElapsedRaw]) ||
-		!digits(v[fAllocCPUS]) || !digits(v[fNNodes]) || !timeLike(v[fSubmit]) || !timeLike(v[fStart]) ||
-		!timeLike(v[fEnd]) || !word(v[fUser]) || !word(v[fAccount]) || !word(v[fPartition]) || !word(v[fQOS]) {
-		return false
-	}
-	if e := v[fExitCode]; e != "" {
-		a, b, ok := strings.Cut(e, ":")
-		if !ok || !digits(a) || !digits(b) {
-			return false
+// readFields picks the fields Parsimony reads out of a placed line; the TRES it
+// bills from must parse.
+func (rd *Reader) readFields(cols []string) (vals [nFields]string, ok bool) {
+	for col, v := range cols {
+		if id := rd.pos[col]; id >= 0 {
+			vals[id] = v
 		}
 	}
-	if _, err := ParseTRES(v[fAllocTRES]); err != nil {
-		return false
+	if _, err := ParseTRES(vals[fAllocTRES]); err != nil {
+		return vals, false
 	}
-	if d := v[fTotalCPU]; d != "" {
-		if _, err := ParseDuration(d); err != nil {
-			return false
-		}
+	if _, err := ParseTRES(vals[fReqTRES]); err != nil {
+		return vals, false
 	}
-	return true
+	return vals, true
 }

@@ -1,7 +1,6 @@
 package slurm
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -34,6 +33,9 @@ type Run struct {
 	// reservation …` and `sacctmgr -P show associations format=ID,Account,User`
 	// output (see ReservationArgs and AssocIDArgs); nil for none.
 	Reservations, Assocs io.Reader
+	// Format says how a dump was written (delimiter, field list of a headerless
+	// dump, the account of a dump without one); zero detects what it can.
+	Format Format
 }
 
 // Result says what a run did.
@@ -44,11 +46,40 @@ type Result struct {
 	Stats    Stats
 }
 
-// Summary is the run's one line: read, ingested, revised, quarantined, unmapped.
+// Summary is the run's one line: read, ingested, revised, quarantined, unmapped;
+// then, each on its own line, what the reader should know about how it was billed.
 func (r Result) Summary(cluster string) string {
-	return fmt.Sprintf("slurm %s: read %d lines (%d jobs, %d steps, %d without usage), ingested %d, revised %d, unchanged %d, quarantined %d, unmapped %d",
+	var b strings.Builder
+	fmt.Fprintf(&b, "slurm %s: read %d lines (%d jobs, %d steps, %d without usage), ingested %d, revised %d, unchanged %d, quarantined %d, unmapped %d",
 		cluster, r.Stats.Lines, r.Stats.Jobs, r.Stats.Steps, r.Stats.NoUsage,
 		r.Counts.Ingested, r.Counts.Revised, r.Counts.Unchanged, r.Counts.Quarantined, r.Counts.Unmapped)
+	for _, note := range r.Stats.Notes() {
+		b.WriteString("\n" + note)
+	}
+	return b.String()
+}
+
+// Notes say what a conversion had to decide: what running jobs were charged up to,
+// and warnings about what it billed from less than the allocation.
+func (s Stats) Notes() []string {
+	var notes []string
+	if s.Running > 0 {
+		from := "given"
+		if s.AsOfFromDump {
+			from = "the latest time in the dump; --as-of sets another"
+		}
+		notes = append(notes, fmt.Sprintf("  %d running job(s) charged up to %s (%s)", s.Running, s.AsOf.UTC().Format(time.RFC3339), from))
+	}
+	if s.PastLimit > 0 {
+		notes = append(notes, fmt.Sprintf("  warning: %d running job(s) charged past their time limit (first: %s): is the as-of time right?", s.PastLimit, s.PastLimitJob))
+	}
+	if s.ReqFallback > 0 {
+		notes = append(notes, fmt.Sprintf("  warning: %d job(s) without AllocTRES: memory, GPUs and billing taken from ReqTRES/ReqMem (what was requested)", s.ReqFallback))
+	}
+	if s.GPUMeasured > 0 {
+		notes = append(notes, fmt.Sprintf("  %d GPU job(s) with measured use (gres/gpuutil)", s.GPUMeasured))
+	}
+	return notes
 }
 
 func (run *Run) now() time.Time {
@@ -157,9 +188,10 @@ func chargeReservations(ctx context.Context, l *ledger.Ledger, res *Result, clus
 	return nil
 }
 
-// CollectFile ingests a dump: sacct --parsable2 output with its header line (fields
-// in any order) or without one (then exactly FormatList). Running jobs in it are
-// charged up to asOf (when the dump was made).
+// CollectFile ingests a dump: sacct output with its header line (fields in any
+// order, any delimiter) or without one (then run.Format's fields, else FormatList).
+// Running jobs in it are charged up to asOf, or when asOf is zero up to the latest
+// time the dump itself contains (see Converter.Finish).
 func CollectFile(ctx context.Context, l *ledger.Ledger, in io.Reader, asOf time.Time, run Run) (Result, error) {
 	var res Result
 	var err error
@@ -167,9 +199,10 @@ func CollectFile(ctx context.Context, l *ledger.Ledger, in io.Reader, asOf time.
 		return res, err
 	}
 	var reserved []ReservedJob
-	rd, err := NewDumpReader(in)
+	rd, err := NewDumpReader(in, run.Format)
 	if err == nil {
 		res.Counts, res.Stats, err = Ingest(ctx, l, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf, Reserved: &reserved}, res.RunID, run.Progress)
+		asOf = res.Stats.AsOf
 	}
 	if err == nil && run.Reservations != nil {
 		if run.Assocs == nil {
@@ -193,15 +226,4 @@ func finish(l *ledger.Ledger, res Result, watermark time.Time, runErr error) err
 		return err
 	}
 	return runErr
-}
-
-// NewDumpReader reads a dump with '|' between fields: with a header line when the
-// first line names fields (it starts with JobID), else in FormatList's order.
-func NewDumpReader(in io.Reader) (*Reader, error) {
-	br := bufio.NewReaderSize(in, 1<<20)
-	peek, _ := br.Peek(len("jobid"))
-	if strings.EqualFold(string(peek), "jobid") {
-		return NewReader(br, "|")
-	}
-	return NewHeaderlessReader(br, "|"), nil
 }

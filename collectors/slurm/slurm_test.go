@@ -42,7 +42,7 @@ func convertFile(t *testing.T, path string, opts Options) (Output, Stats) {
 		}
 		conv.Add(row, &out)
 	}
-	conv.Flush(&out)
+	conv.Finish(&out)
 	return out, conv.Stats
 }
 
@@ -65,7 +65,7 @@ func TestMixedDump(t *testing.T) {
 	for _, r := range out.Rejects {
 		t.Errorf("unexpected reject: %s", r.Reason)
 	}
-	want := Stats{Lines: 17, Jobs: 14, Steps: 3, NoUsage: 2, Records: 37}
+	want := Stats{Lines: 17, Jobs: 14, Steps: 3, NoUsage: 2, Records: 37, Running: 1, AsOf: now}
 	if stats != want {
 		t.Errorf("stats %+v, want %+v", stats, want)
 	}
@@ -200,7 +200,7 @@ func TestMalformedLines(t *testing.T) {
 			conv.Add(row, &out)
 		}
 	}
-	conv.Flush(&out)
+	conv.Finish(&out)
 	wantReasons := []string{"ElapsedRaw", "Start", "before Start", "AllocTRES", "fields", "does not follow", "too large", "TotalCPU"}
 	if len(out.Rejects) != len(wantReasons) {
 		for _, r := range out.Rejects {
@@ -341,7 +341,7 @@ func TestAmbiguousLocalTimeAtDSTEnd(t *testing.T) {
 	conv := NewConverter(Options{Cluster: "c", Location: ny})
 	var out Output
 	conv.Add(row, &out)
-	conv.Flush(&out)
+	conv.Finish(&out)
 	if len(out.Records) != 1 {
 		t.Fatalf("records %+v rejects %+v", out.Records, out.Rejects)
 	}

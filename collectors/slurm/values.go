@@ -220,20 +220,55 @@ func ParseTRES(s string) (TRES, error) {
 	return t, nil
 }
 
-// usageMem reads the mem entry of a usage TRES list (TRESUsageInTot:
-// "cpu=00:01:30,energy=0,fs/disk=123,mem=2G,pages=0,vmem=3G"), whose other entries
-// are durations or counts Parsimony does not need.
-func usageMem(s string) (int64, error) {
-	for _, item := range strings.Split(s, ",") {
-		if v, ok := strings.CutPrefix(item, "mem="); ok {
-			b, _, err := ParseSize(v)
-			if errors.Is(err, errNoValue) {
-				return 0, nil
+// usage is what Parsimony reads from a usage TRES list (TRESUsageInTot:
+// "cpu=00:01:30,energy=0,fs/disk=123,mem=2G,pages=0,vmem=3G,gres/gpumem=7954688K,
+// gres/gpuutil=54"), whose other entries are durations or counts it does not need.
+type usage struct {
+	mem        int64   // bytes
+	gpuMem     int64   // bytes: gres/gpumem
+	gpuUtil    float64 // percent: gres/gpuutil
+	hasGPUUtil bool
+}
+
+// parseUsage reads a usage TRES list. gres/gpuutil and gres/gpumem are there only
+// where the site tracks them (AccountingStorageTRES with gres/gpu, Slurm 21.08 and
+// later, and a GPU plugin that measures: AutoDetect=nvml or rsmi).
+func parseUsage(s string) (usage, error) {
+	var u usage
+	for s != "" {
+		var item string
+		item, s, _ = strings.Cut(s, ",")
+		name, val, ok := strings.Cut(item, "=")
+		if !ok {
+			continue
+		}
+		var err error
+		switch name {
+		case "mem":
+			u.mem, _, err = ParseSize(val)
+		case "gres/gpumem":
+			u.gpuMem, _, err = ParseSize(val)
+		case "gres/gpuutil":
+			u.gpuUtil, err = strconv.ParseFloat(val, 64)
+			if err != nil || u.gpuUtil < 0 || math.IsNaN(u.gpuUtil) || math.IsInf(u.gpuUtil, 0) || u.gpuUtil > 1e6 {
+				return usage{}, fmt.Errorf("gres/gpuutil=%q is not a percentage", val)
 			}
-			return b, err
+			u.hasGPUUtil = true
+		}
+		if errors.Is(err, errNoValue) {
+			err = nil
+		}
+		if err != nil {
+			return usage{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return 0, nil
+	return u, nil
+}
+
+// usageMem reads the mem entry of a usage TRES list.
+func usageMem(s string) (int64, error) {
+	u, err := parseUsage(s)
+	return u.mem, err
 }
 
 // parseTime reads sacct's Submit/Start/End: epoch seconds (SLURM_TIME_FORMAT=%s, how
