@@ -120,18 +120,45 @@ type Store struct {
 	pool       *pgxpool.Pool
 	now        func() time.Time
 	sessionTTL time.Duration
+	maxAge     time.Duration
 }
 
-// NewStore returns a store on pool; sessions last ttl since their last use.
+// Session lifetimes by default: a session ends after 12 hours without use, and
+// after 7 days however much it is used, so a stolen cookie does not live for
+// ever by being used.
+const (
+	DefaultSessionIdle   = 12 * time.Hour
+	DefaultSessionMaxAge = 7 * 24 * time.Hour
+)
+
+// NewStore returns a store on pool; sessions last ttl since their last use
+// (DefaultSessionIdle when ttl ≤ 0) and DefaultSessionMaxAge at most.
 func NewStore(pool *pgxpool.Pool, now func() time.Time, ttl time.Duration) *Store {
 	if now == nil {
 		now = time.Now
 	}
 	if ttl <= 0 {
-		ttl = 12 * time.Hour
+		ttl = DefaultSessionIdle
 	}
-	return &Store{pool: pool, now: now, sessionTTL: ttl}
+	return &Store{pool: pool, now: now, sessionTTL: ttl, maxAge: DefaultSessionMaxAge}
 }
+
+// WithMaxAge sets how long a session lasts at most since it began, however
+// often it is used (d ≤ 0 keeps the default); it returns s.
+func (s *Store) WithMaxAge(d time.Duration) *Store {
+	if d > 0 {
+		s.maxAge = d
+	}
+	return s
+}
+
+// firstExpiry is when a session begun at t ends if it is not used again.
+func (s *Store) firstExpiry(t time.Time) time.Time {
+	return t.Add(min(s.sessionTTL, s.maxAge))
+}
+
+// interval writes a duration as a PostgreSQL interval parameter.
+func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
 
 // randomToken returns a random URL-safe token of 32 bytes with a prefix.
 func randomToken(prefix string) string {
@@ -159,9 +186,10 @@ func (s *Store) UserID(ctx context.Context, login string) (int64, error) {
 func (s *Store) CreateSession(ctx context.Context, userID int64, method string) (string, error) {
 	token := randomToken("ps_")
 	csrf := randomToken("")
+	now := s.now()
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO sessions (token_hash, user_id, csrf_token, method, created_at, last_seen, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $5, $6)`, hash(token), userID, csrf, method, s.now(), s.now().Add(s.sessionTTL))
+		VALUES ($1, $2, $3, $4, $5, $5, $6)`, hash(token), userID, csrf, method, now, s.firstExpiry(now))
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
@@ -170,17 +198,25 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, method string) 
 
 // DeleteSession signs a session out.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hash(token))
-	return err
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, hash(token)); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
 }
 
-// Session returns the principal of a live session, extending it, or nil.
+// Session returns the principal of a live session, extending it (up to its
+// maximum age), or nil. An expired session it is asked about is deleted there
+// and then; DeleteExpired sweeps those nobody asks about.
+//
+// Proxy sessions are never found by a cookie: their key is not secret (see
+// ProxySession), only the proxy's header reaches them.
 func (s *Store) Session(ctx context.Context, token string) (*Principal, error) {
 	p := &Principal{}
 	err := s.pool.QueryRow(ctx, `
-		UPDATE sessions SET last_seen = $2, expires_at = $2 + $3::interval
-		WHERE token_hash = $1 AND expires_at > $2
-		RETURNING user_id, method, csrf_token`, hash(token), s.now(), fmt.Sprintf("%d seconds", int(s.sessionTTL.Seconds()))).
+		WITH gone AS (DELETE FROM sessions WHERE token_hash = $1 AND expires_at <= $2)
+		UPDATE sessions SET last_seen = $2, expires_at = least($2 + $3::interval, created_at + $4::interval)
+		WHERE token_hash = $1 AND expires_at > $2 AND method <> 'proxy'
+		RETURNING user_id, method, csrf_token`, hash(token), s.now(), interval(s.sessionTTL), interval(s.maxAge)).
 		Scan(&p.UserID, &p.Method, &p.CSRF)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -189,6 +225,60 @@ func (s *Store) Session(ctx context.Context, token string) (*Principal, error) {
 		return nil, fmt.Errorf("read session: %w", err)
 	}
 	return p, s.fill(ctx, p)
+}
+
+// proxyKey is the row key of a user's proxy session. It is derived from the user
+// rather than random, so that every request the proxy signs in finds the same
+// row instead of adding one (clients behind a proxy need not keep cookies). It
+// is not a secret: Session refuses proxy rows, whatever cookie is sent.
+func proxyKey(userID int64) []byte { return hash(fmt.Sprintf("proxy-session\x00%d", userID)) }
+
+// ProxySession returns the principal of a user whom a trusted proxy vouches for:
+// the user's one proxy session, begun now if there is none live (a new one gets
+// a new CSRF token), else extended. Concurrent first requests meet in the same
+// row (INSERT … ON CONFLICT), so there is one row per user, not per request.
+func (s *Store) ProxySession(ctx context.Context, userID int64) (*Principal, error) {
+	p := &Principal{UserID: userID, Method: "proxy"}
+	now := s.now()
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO sessions AS x (token_hash, user_id, csrf_token, method, created_at, last_seen, expires_at)
+		VALUES ($1, $2, $3, 'proxy', $4, $4, $5)
+		ON CONFLICT (token_hash) DO UPDATE SET
+		    csrf_token = CASE WHEN x.expires_at <= $4 THEN excluded.csrf_token ELSE x.csrf_token END,
+		    created_at = CASE WHEN x.expires_at <= $4 THEN $4 ELSE x.created_at END,
+		    expires_at = CASE WHEN x.expires_at <= $4 THEN excluded.expires_at
+		                      ELSE least($4 + $6::interval, x.created_at + $7::interval) END,
+		    last_seen = $4
+		RETURNING csrf_token`, proxyKey(userID), userID, randomToken(""), now, s.firstExpiry(now),
+		interval(s.sessionTTL), interval(s.maxAge)).Scan(&p.CSRF)
+	if err != nil {
+		return nil, fmt.Errorf("proxy session of user %d: %w", userID, err)
+	}
+	return p, s.fill(ctx, p)
+}
+
+// DeleteProxySession ends a user's proxy session (signing out): the next request
+// the proxy vouches for begins a new one, with a new CSRF token.
+func (s *Store) DeleteProxySession(ctx context.Context, userID int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, proxyKey(userID)); err != nil {
+		return fmt.Errorf("delete proxy session of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// DeleteExpired deletes the sessions and OIDC logins in flight that have
+// expired, and says how many sessions went. The server runs it periodically, so
+// the table holds live sessions only, even of people who never come back.
+func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
+	now := s.now()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM oidc_logins WHERE expires_at <= $1`, now); err != nil {
+		return tag.RowsAffected(), fmt.Errorf("delete expired oidc logins: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Principal loads a user's principal by id (for a fresh sign-in).

@@ -30,6 +30,9 @@ type AuthOptions struct {
 	SecureCookies bool
 	// SessionTTL is how long a session lasts after its last use (default 12h).
 	SessionTTL time.Duration
+	// SessionMaxAge is how long a session lasts at most since sign-in, however
+	// often it is used (default 7 days).
+	SessionMaxAge time.Duration
 }
 
 const sessionCookie = "parsimony_session"
@@ -59,9 +62,10 @@ func (s *Server) fromTrustedProxy(r *http.Request) bool {
 }
 
 // authenticate finds who the request acts as, in order: an API token
-// (Authorization: Bearer), the session cookie, a trusted proxy's header (which
-// starts a session, so forms get a CSRF token). A proxy header that names someone
-// else than the session's user ends that session: the proxy is the authority.
+// (Authorization: Bearer), a trusted proxy's header, the session cookie. The
+// proxy is the authority when it speaks: its header wins over any cookie, and
+// the person's one proxy session (not a new one per request: clients behind a
+// proxy need not keep cookies) gives forms their CSRF token.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -80,22 +84,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
 			return
 		}
-		if c, cerr := r.Cookie(sessionCookie); cerr == nil {
-			if p, err = s.auth.Session(ctx, c.Value); err != nil {
+		if login := s.proxyLogin(r); login != "" {
+			if p, err = s.proxySignIn(ctx, login); err != nil {
+				if errors.Is(err, auth.ErrNoUser) {
+					http.Error(w, "You are signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
+					return
+				}
 				s.serverError(w, r, err)
 				return
 			}
-		}
-		if s.authOpts.ProxyHeader != "" && s.fromTrustedProxy(r) {
-			if login := strings.TrimSpace(r.Header.Get(s.authOpts.ProxyHeader)); login != "" && (p == nil || p.Login != login) {
-				if p, err = s.signIn(w, r, login, "proxy"); err != nil {
-					if errors.Is(err, auth.ErrNoUser) {
-						http.Error(w, "You are signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
-						return
-					}
-					s.serverError(w, r, err)
-					return
-				}
+		} else if c, cerr := r.Cookie(sessionCookie); cerr == nil {
+			if p, err = s.auth.Session(ctx, c.Value); err != nil {
+				s.serverError(w, r, err)
+				return
 			}
 		}
 		if p != nil {
@@ -103,6 +104,24 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// proxyLogin is the login a trusted proxy's header names, or "".
+func (s *Server) proxyLogin(r *http.Request) string {
+	if s.authOpts.ProxyHeader == "" || !s.fromTrustedProxy(r) {
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get(s.authOpts.ProxyHeader))
+}
+
+// proxySignIn is the principal of a login the proxy vouches for, in the user's
+// one proxy session.
+func (s *Server) proxySignIn(ctx context.Context, login string) (*auth.Principal, error) {
+	id, err := s.auth.UserID(ctx, login)
+	if err != nil {
+		return nil, err
+	}
+	return s.auth.ProxySession(ctx, id)
 }
 
 // signIn starts a session for login and sets its cookie.
@@ -115,16 +134,27 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, login, method st
 	if err != nil {
 		return nil, err
 	}
+	// The cookie may outlive an idle session (the server refuses it then), but
+	// not the session's maximum age.
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true,
-		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(s.sessionTTL().Seconds())})
+		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(s.sessionMaxAge().Seconds())})
 	return s.auth.Session(r.Context(), token)
 }
 
+// sessionTTL is how long a session lasts after its last use.
 func (s *Server) sessionTTL() time.Duration {
 	if s.authOpts.SessionTTL > 0 {
 		return s.authOpts.SessionTTL
 	}
-	return 12 * time.Hour
+	return auth.DefaultSessionIdle
+}
+
+// sessionMaxAge is how long a session lasts at most.
+func (s *Server) sessionMaxAge() time.Duration {
+	if s.authOpts.SessionMaxAge > 0 {
+		return s.authOpts.SessionMaxAge
+	}
+	return auth.DefaultSessionMaxAge
 }
 
 // safeNext keeps a post-sign-in destination local.
@@ -221,6 +251,14 @@ func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if p := principal(r); p != nil && p.Method == "proxy" {
+		// The proxy will sign them in again on the next request; ending the
+		// session still retires its CSRF token.
+		if err := s.auth.DeleteProxySession(r.Context(), p.UserID); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.auth.DeleteSession(r.Context(), c.Value); err != nil {
 			s.serverError(w, r, err)

@@ -18,16 +18,20 @@ import (
 type access int
 
 const (
-	public      access = iota // anyone, signed in or not
-	signedIn                  // any signed-in person
-	groupView                 // a member (any role) of {group} or of a group above it; admin, finance
-	groupManage               // a PI or manager of {group} or above; admin, finance
-	financeRole               // finance or admin
-	adminRole                 // admin
+	// sessionless: anyone, and the request's session or token is not even read,
+	// so that health checks, metrics and static files answer (and answer
+	// quickly) whatever state the database is in.
+	sessionless access = iota
+	public             // anyone, signed in or not
+	signedIn           // any signed-in person
+	groupView          // a member (any role) of {group} or of a group above it; admin, finance
+	groupManage        // a PI or manager of {group} or above; admin, finance
+	financeRole        // finance or admin
+	adminRole          // admin
 )
 
 func (a access) String() string {
-	return [...]string{"public", "signed in", "group member", "group PI or manager", "finance", "admin"}[a]
+	return [...]string{"sessionless", "public", "signed in", "group member", "group PI or manager", "finance", "admin"}[a]
 }
 
 // route is one line of the route table.
@@ -43,10 +47,10 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		// Operations.
-		{"GET", "/healthz", public, "", s.healthz},
-		{"GET", "/readyz", public, "", s.readyz},
-		{"GET", "/metrics", public, "", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP},
-		{"GET", "/static/*", public, "", s.assets.ServeHTTP},
+		{"GET", "/healthz", sessionless, "", s.healthz},
+		{"GET", "/readyz", sessionless, "", s.readyz},
+		{"GET", "/metrics", sessionless, "", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP},
+		{"GET", "/static/*", sessionless, "", s.assets.ServeHTTP},
 
 		// Signing in and out.
 		{"GET", "/login", public, "", s.loginPage},
@@ -112,9 +116,14 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.middleware()...)
 	for _, rt := range s.routes() {
-		r.Method(rt.method, rt.pattern, s.guard(rt))
+		h := s.guard(rt)
+		if rt.access != sessionless {
+			h = s.authenticate(h)
+		}
+		r.Method(rt.method, rt.pattern, h)
 	}
-	r.NotFound(s.notFound)
+	// The not-found page shows who is signed in, like every page.
+	r.NotFound(s.authenticate(http.HandlerFunc(s.notFound)).ServeHTTP)
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
 	})
@@ -153,7 +162,7 @@ func isAPI(r *http.Request) bool { return len(r.URL.Path) >= 8 && r.URL.Path[:8]
 func (s *Server) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principal(r)
-		if rt.access == public {
+		if rt.access == public || rt.access == sessionless {
 			rt.handler(w, r)
 			return
 		}
@@ -177,7 +186,7 @@ func (s *Server) guard(rt route) http.Handler {
 			s.forbidden(w, r, "API tokens are for /api/v1 only")
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Method != "token" && !p.CheckCSRF(r.FormValue("csrf")) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Method != "token" && !p.CheckCSRF(csrfToken(r)) {
 			s.forbidden(w, r, "the form is out of date (CSRF token missing or wrong): reload the page and try again")
 			return
 		}
@@ -210,6 +219,19 @@ func (s *Server) guard(rt route) http.Handler {
 		}
 		rt.handler(w, r)
 	})
+}
+
+// csrfHeader is where a script may send the CSRF token instead of the form.
+const csrfHeader = "X-CSRF-Token"
+
+// csrfToken is the CSRF token a state-changing request submits: from the
+// csrfHeader or the form body, never the query string, which ends up in logs,
+// browser history and Referer headers (r.FormValue would read it there too).
+func csrfToken(r *http.Request) string {
+	if t := r.Header.Get(csrfHeader); t != "" {
+		return t
+	}
+	return r.PostFormValue("csrf")
 }
 
 // Routes lists every route of a router made by Handler as "METHOD pattern", for the

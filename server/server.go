@@ -59,7 +59,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{ledger: opts.Ledger, log: opts.Logger, siteName: opts.SiteName, now: opts.Now, assets: assets,
 		registry: prometheus.NewRegistry(), authOpts: opts.Auth}
-	s.auth = auth.NewStore(opts.Ledger.Pool(), opts.Now, s.sessionTTL())
+	s.auth = auth.NewStore(opts.Ledger.Pool(), opts.Now, s.sessionTTL()).WithMaxAge(s.sessionMaxAge())
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "parsimony_http_request_duration_seconds",
 		Help:    "Time to serve HTTP requests, by route pattern and status code.",
@@ -72,10 +72,15 @@ func New(opts Options) (*Server, error) {
 
 // middleware is what every request passes through, in order. (No RealIP: the
 // client address decides whether a proxy's sign-in header is trusted, so it must
-// be the connection's, not a header anyone can send.)
+// be the connection's, not a header anyone can send.) Authentication is not
+// here: Handler adds it to every route but the sessionless ones, so that health
+// checks never wait on (or fail with) the session table.
 func (s *Server) middleware() []func(http.Handler) http.Handler {
-	return []func(http.Handler) http.Handler{middleware.RequestID, s.logRequests, middleware.Recoverer, securityHeaders, s.authenticate}
+	return []func(http.Handler) http.Handler{middleware.RequestID, s.logRequests, middleware.Recoverer, securityHeaders}
 }
+
+// sessionSweepInterval is how often Run deletes expired sessions.
+const sessionSweepInterval = 15 * time.Minute
 
 // Run serves on addr until ctx ends, then shuts down gracefully, letting requests
 // in flight finish for up to ten seconds.
@@ -89,6 +94,16 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		s.sweepSessions(sweepCtx, sessionSweepInterval)
+	}()
+	defer func() {
+		stopSweep()
+		<-swept
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -103,6 +118,30 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// sweepSessions deletes expired sessions now and every interval until ctx ends.
+// A failed sweep is logged and tried again at the next tick: the sessions it
+// leaves are refused anyway (they are expired), only not yet deleted.
+func (s *Server) sweepSessions(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := s.auth.DeleteExpired(sctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("delete expired sessions", "err", err)
+		case n > 0:
+			s.log.Info("deleted expired sessions", "sessions", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -171,6 +210,10 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
+		// Responses carry money and people's names (API answers, CSV and PDF
+		// downloads, pages): no browser or proxy cache may keep them. Static
+		// assets, which are neither, set their own long-lived caching.
+		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
 }
