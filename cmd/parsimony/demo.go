@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parsimony-hpc/parsimony/server"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/parsimony-hpc/parsimony/server"
 
 	"github.com/parsimony-hpc/parsimony/config"
 	"github.com/parsimony-hpc/parsimony/internal/pgcluster"
@@ -22,8 +26,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data", defaultDemoDir(), "`folder` that holds the demo's private PostgreSQL (reused on the next start)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the web app on")
 	randomSeed := fs.Uint64("random-seed", 1, "random seed of the demo institution (first start only)")
+	openSignIn := fs.Bool("i-know-demo-sign-in-is-open", false, "allow --listen on an address other than loopback, although the demo's sign-in lets anyone who reaches it act as any user, admin included")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Checked before anything starts, so a refused demo leaves nothing behind.
+	if err := checkDemoListen(*listen, *openSignIn); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	if *openSignIn && !isLoopback(*listen) {
+		e.log.Warn("the demo's sign-in is open to anyone who reaches this address: they can act as any user, admin included", "listen", *listen)
 	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
@@ -110,6 +122,35 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// checkDemoListen refuses a demo listening beyond this machine unless the person
+// starting it says they know: its sign-in page lets anyone pick any user, admin
+// and finance included, with no password.
+func checkDemoListen(listen string, openSignIn bool) error {
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if isLoopback(listen) || openSignIn {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is not a loopback address, and the demo's sign-in lets anyone who reaches it act as any user, admin included, "+
+		"without a password: listen on 127.0.0.1 (the default) or localhost, or add --i-know-demo-sign-in-is-open to serve it to the network anyway", listen)
+}
+
+// isLoopback reports whether a host:port address only listens on this machine:
+// "localhost" or a loopback IP. An empty host (":8080") is every interface, and
+// any other name could resolve anywhere, so neither counts.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // defaultDemoDir is the demo's folder in the user's data directory

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -115,14 +116,56 @@ func newFlags(e *env, name, usage string) *flag.FlagSet {
 }
 
 // parse parses args, turning flag errors into errUsage (already printed).
+//
+// Flags may come before, between or after positional arguments: Go's flag
+// package stops at the first positional, so `parsimony close 2026-10 --config
+// x.toml` would otherwise leave --config unread and act on the default
+// database. Here parsing resumes after each positional, so every flag is
+// either honoured or refused as unknown, never ignored. "--" ends the flags:
+// everything after it is positional. A lone "-" (standard input) and negative
+// numbers (`migrate force -1`) are positionals, as they are for flag.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
 		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// fs.Parse consumed a "--" if one ended the flags: then rest is all
+		// positional. It did if the argument before rest is "--".
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+		for len(args) > 0 && isPositional(args[0]) {
+			positional = append(positional, args[0])
+			args = args[1:]
+		}
+	}
+	// Parsing "--" and the positionals leaves them as fs.Args().
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return errUsage
 	}
 	return nil
+}
+
+// isPositional reports whether an argument met after a positional is one too
+// rather than a flag: anything not starting with "-", a lone "-", and negative
+// numbers.
+func isPositional(arg string) bool {
+	if arg == "-" || !strings.HasPrefix(arg, "-") {
+		return true
+	}
+	_, err := strconv.ParseFloat(arg, 64)
+	return err == nil
 }
 
 // usageError prints a wording problem with the command's usage.
