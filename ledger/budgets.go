@@ -34,11 +34,22 @@ type Budget struct {
 // SetBudget records a budget from b.ValidFrom on, ending the group's budget of the
 // same span and resource that is in force then.
 func (l *Ledger) SetBudget(ctx context.Context, actor string, b Budget) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = setBudget(ctx, tx, actor, b)
+		return err
+	})
+	return id, err
+}
+
+// setBudget is SetBudget inside tx.
+func setBudget(ctx context.Context, tx pgx.Tx, actor string, b Budget) (int64, error) {
 	if b.Span != SpanMonth && b.Span != SpanFiscalYear {
 		return 0, fmt.Errorf("set budget: span must be %q or %q", SpanMonth, SpanFiscalYear)
 	}
-	if b.Amount == nil || b.Amount.Sign() < 0 {
-		return 0, errors.New("set budget: the amount must be zero or more")
+	if err := checkQuantity(b.Amount, "amount"); err != nil {
+		return 0, fmt.Errorf("set budget: %w", err)
 	}
 	if b.Resource != "" {
 		if _, ok := resourceUnits[b.Resource]; !ok {
@@ -53,7 +64,7 @@ func (l *Ledger) SetBudget(ctx context.Context, actor string, b Budget) (int64, 
 		resource = b.Resource
 	}
 	var id int64
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		// The same budget again is kept; one with the same start is replaced.
 		err := tx.QueryRow(ctx, `
 			SELECT id FROM budgets WHERE group_id = $1 AND span = $2 AND resource IS NOT DISTINCT FROM $3
@@ -88,7 +99,7 @@ func (l *Ledger) SetBudget(ctx context.Context, actor string, b Budget) (int64, 
 		return audit(ctx, tx, actor, "create", "budget", fmt.Sprint(id), nil, map[string]any{
 			"group_id": b.GroupID, "span": b.Span, "resource": b.Resource, "amount": ratString(b.Amount),
 			"valid_from": dateArg(b.ValidFrom), "valid_to": dateArg(b.ValidTo), "note": b.Note})
-	})
+	}()
 	if err != nil {
 		return 0, fmt.Errorf("set budget for group %d: %w", b.GroupID, err)
 	}

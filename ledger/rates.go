@@ -157,18 +157,30 @@ func firstOpenMonth(ctx context.Context, q queryer) (time.Time, error) {
 // not start inside a closed period: their months are billed. It returns the rate in
 // force for the selector from ValidFrom on and whether anything changed.
 func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool, error) {
+	var out Rate
+	var changed bool
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		var err error
+		out, changed, err = setRate(ctx, tx, actor, r)
+		return err
+	})
+	return out, changed, err
+}
+
+// setRate is SetRate inside tx.
+func setRate(ctx context.Context, tx pgx.Tx, actor string, r Rate) (Rate, bool, error) {
 	r.normalise()
 	if _, ok := resourceUnits[r.Resource]; !ok {
 		return Rate{}, false, fmt.Errorf("set rate: unknown resource %q", r.Resource)
 	}
-	if r.Price == nil || r.Price.Sign() < 0 {
-		return Rate{}, false, fmt.Errorf("set rate for %s: the price must be zero or more", r.selector())
+	if err := CheckPrice(r.Price); err != nil {
+		return Rate{}, false, fmt.Errorf("set rate for %s: %w", r.selector(), err)
 	}
 	if r.ValidFrom.IsZero() || !r.ValidFrom.Before(r.ValidTo) {
 		return Rate{}, false, fmt.Errorf("set rate for %s: valid_from must be a day before valid_to", r.selector())
 	}
 	changed := false
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
 			return err
 		}
@@ -260,7 +272,7 @@ func (l *Ledger) SetRate(ctx context.Context, actor string, r Rate) (Rate, bool,
 		}
 		changed = true
 		return audit(ctx, tx, actor, "create", "rate", fmt.Sprint(r.ID), nil, rateJSON(r))
-	})
+	}()
 	if err != nil {
 		return Rate{}, false, fmt.Errorf("set rate for %s: %w", r.selector(), err)
 	}
@@ -401,7 +413,8 @@ type Estimate struct {
 }
 
 // Estimate prices quantities the way rating would: the most specific rate for the
-// group, cluster, partition and QoS on the day (see Rate).
+// group, cluster, partition and QoS on the day (see Rate). A quantity, line or total
+// beyond the documented maxima is refused with ErrTooLarge.
 func (l *Ledger) Estimate(ctx context.Context, q EstimateQuery) (Estimate, error) {
 	est := Estimate{Currency: l.currency}
 	total := new(big.Rat)
@@ -410,6 +423,11 @@ func (l *Ledger) Estimate(ctx context.Context, q EstimateQuery) (Estimate, error
 		qty := q.Quantities[res]
 		if qty == nil {
 			continue
+		}
+		unit, _ := PricedUnit(res)
+		if new(big.Rat).Abs(qty).Cmp(maxAmount) >= 0 { // MaxQuantityDigits = MaxAmountDigits
+			return est, fmt.Errorf("estimate %s: %s %ss is %w: a quantity must be less than %s", res,
+				DecimalString(qty, 0), unit, ErrTooLarge, limitText(MaxQuantityDigits))
 		}
 		var price *string
 		err := l.pool.QueryRow(ctx, `
@@ -422,15 +440,20 @@ func (l *Ledger) Estimate(ctx context.Context, q EstimateQuery) (Estimate, error
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return est, fmt.Errorf("estimate %s: %w", res, err)
 		}
-		unit, _ := PricedUnit(res)
 		ln := EstimateLine{Resource: res, Quantity: DecimalString(qty, 4), Unit: unit, Amount: DecimalString(new(big.Rat), l.minorDigits)}
 		if price != nil {
 			p := parseRat(*price)
 			amount := new(big.Rat).Mul(qty, p)
+			if _, err := MinorUnits(amount, l.minorDigits, "the estimate of "+res); err != nil {
+				return est, err
+			}
 			total.Add(total, amount)
 			ln.UnitPrice, ln.Amount = ratString(p), DecimalString(amount, l.minorDigits)
 		}
 		est.Lines = append(est.Lines, ln)
+	}
+	if _, err := MinorUnits(total, l.minorDigits, "the estimate's total"); err != nil {
+		return est, err
 	}
 	est.Total = DecimalString(total, l.minorDigits)
 	return est, nil

@@ -364,18 +364,36 @@ func (l *Ledger) buildStatements(ctx context.Context, tx pgx.Tx, month time.Time
 	}
 
 	var sts []Statement
+	var stmtSum, usageSum, subsidySum, adjustSum minorSum
 	for _, id := range order {
 		d := drafts[id]
-		l.finishStatement(d, tree, subsidies, adjustments[id])
+		if err := l.finishStatement(d, tree, subsidies, adjustments[id]); err != nil {
+			return nil, rec, err
+		}
 		if len(d.lines) == 0 && len(adjustments[id]) == 0 && tree.groups[id].ArchivedAt != nil {
 			continue // an archived group with nothing to bill gets no statement
 		}
 		st := d.st
 		rec.Statements++
-		rec.StatementsMinor += st.TotalMinor
-		rec.UsageLinesMinor += st.UsageMinor
-		rec.SubsidyMinor += st.SubsidyMinor
-		rec.AdjustMinor += st.AdjustMinor
+		// The month's sums have no maximum of their own, but must never wrap.
+		for _, x := range []struct {
+			sum *minorSum
+			v   int64
+		}{{&stmtSum, st.TotalMinor}, {&usageSum, st.UsageMinor}, {&subsidySum, st.SubsidyMinor}, {&adjustSum, st.AdjustMinor}} {
+			x.sum.add(x.v)
+		}
+		if rec.StatementsMinor, err = stmtSum.int64(l.minorDigits, "the statements of "+period); err != nil {
+			return nil, rec, err
+		}
+		if rec.UsageLinesMinor, err = usageSum.int64(l.minorDigits, "the usage lines of "+period); err != nil {
+			return nil, rec, err
+		}
+		if rec.SubsidyMinor, err = subsidySum.int64(l.minorDigits, "the subsidies of "+period); err != nil {
+			return nil, rec, err
+		}
+		if rec.AdjustMinor, err = adjustSum.int64(l.minorDigits, "the adjustments of "+period); err != nil {
+			return nil, rec, err
+		}
 		if status == "draft" {
 			st.Number = "DRAFT-" + strings.ReplaceAll(period, "-", "") + "-" + st.GroupSlug
 		} else {
@@ -417,10 +435,13 @@ func addRat(m map[int64]*big.Rat, k int64, v *big.Rat) {
 }
 
 // finishStatement turns a draft's accumulated charges into ordered, rounded lines,
-// subsidies, adjustments, subtotals and totals.
-func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRow, adjustments []adjustmentRow) {
+// subsidies, adjustments, subtotals and totals. Every figure it prints must be less
+// than the maximum amount (docs/billing.md, "Limits"): one that is not is refused
+// with ErrTooLarge, naming the group and the line, never written wrapped.
+func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRow, adjustments []adjustmentRow) error {
 	st := d.st
 	digits := l.minorDigits
+	of := " on the statement of " + st.GroupSlug
 	keys := make([]lineKey, 0, len(d.lines))
 	for k := range d.lines {
 		keys = append(keys, k)
@@ -486,7 +507,7 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 		left.Sub(left, covered)
 	}
 
-	var usageMinor int64
+	var usageSum minorSum
 	for _, k := range keys {
 		acc := d.lines[k]
 		unit, perUnit := PricedUnit(k.resource)
@@ -513,11 +534,24 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 				ln.Description += " (no rate: not charged)"
 			}
 		}
-		ln.AmountMinor = RoundMinor(amount, digits)
-		usageMinor += ln.AmountMinor
+		var err error
+		what := fmt.Sprintf("the line %q%s", ln.Description, of)
+		if k.rateID != 0 {
+			what = fmt.Sprintf("the line %q (rate %d, %s × %s per %s)%s", ln.Description, k.rateID,
+				DecimalString(new(big.Rat).Quo(acc.quantity, per), 6), ratString(acc.price), unit, of)
+		}
+		if ln.AmountMinor, err = MinorUnits(amount, digits, what); err != nil {
+			return err
+		}
+		usageSum.add(ln.AmountMinor)
 		st.Lines = append(st.Lines, ln)
 	}
+	usageMinor, err := usageSum.amount(digits, "the usage"+of)
+	if err != nil {
+		return err
+	}
 	st.UsageMinor = usageMinor
+	var subsidySum, adjustSum minorSum
 
 	for _, r := range Resources() {
 		if v := allowanceValue[r]; v != nil && v.Sign() != 0 {
@@ -526,10 +560,12 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 			covered := new(big.Rat).Sub(new(big.Rat).SetInt(free), allowanceLeft[r])
 			ln := Line{Kind: LineSubsidy, Resource: r, Unit: unit,
 				Description: fmt.Sprintf("Free allowance: %s %ss of %s a month", FormatHuman(r, free), unit, resourceTitle(r)),
-				Quantity:    DecimalString(new(big.Rat).Neg(new(big.Rat).Quo(covered, new(big.Rat).SetInt(perUnit))), 6),
-				AmountMinor: RoundMinor(new(big.Rat).Neg(v), digits)}
+				Quantity:    DecimalString(new(big.Rat).Neg(new(big.Rat).Quo(covered, new(big.Rat).SetInt(perUnit))), 6)}
+			if ln.AmountMinor, err = MinorUnits(new(big.Rat).Neg(v), digits, fmt.Sprintf("the line %q%s", ln.Description, of)); err != nil {
+				return err
+			}
 			st.Lines = append(st.Lines, ln)
-			st.SubsidyMinor += ln.AmountMinor
+			subsidySum.add(ln.AmountMinor)
 		}
 	}
 	for _, r := range Resources() {
@@ -545,17 +581,35 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 			continue
 		}
 		ln := Line{Kind: LineSubsidy, Resource: r,
-			Description: fmt.Sprintf("Discount: %s%% of %s", ratString(pct), resourceTitle(r)),
-			AmountMinor: RoundMinor(new(big.Rat).Neg(money), digits)}
+			Description: fmt.Sprintf("Discount: %s%% of %s", ratString(pct), resourceTitle(r))}
+		if ln.AmountMinor, err = MinorUnits(new(big.Rat).Neg(money), digits, fmt.Sprintf("the line %q%s", ln.Description, of)); err != nil {
+			return err
+		}
 		st.Lines = append(st.Lines, ln)
-		st.SubsidyMinor += ln.AmountMinor
+		subsidySum.add(ln.AmountMinor)
 	}
 	for _, a := range adjustments {
 		ln := Line{Kind: LineAdjustment, Description: a.reason, AmountMinor: a.amountMinor}
+		// Written by any writer, an adjustment is checked again here.
+		if _, err := checkedMinor(big.NewInt(a.amountMinor), digits, fmt.Sprintf("the adjustment %q%s", a.reason, of)); err != nil {
+			return err
+		}
 		st.Lines = append(st.Lines, ln)
-		st.AdjustMinor += a.amountMinor
+		adjustSum.add(a.amountMinor)
 	}
-	st.TotalMinor = st.UsageMinor + st.SubsidyMinor + st.AdjustMinor
+	if st.SubsidyMinor, err = subsidySum.amount(digits, "the subsidies"+of); err != nil {
+		return err
+	}
+	if st.AdjustMinor, err = adjustSum.amount(digits, "the adjustments"+of); err != nil {
+		return err
+	}
+	var total minorSum
+	total.add(st.UsageMinor)
+	total.add(st.SubsidyMinor)
+	total.add(st.AdjustMinor)
+	if st.TotalMinor, err = total.amount(digits, "the total"+of); err != nil {
+		return err
+	}
 
 	// Subgroups: every group this statement bills for, with its whole subtree's share.
 	var members []int64 // parents first
@@ -575,19 +629,31 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 	for i, id := range members {
 		shares[i] = ratOr0(d.byGroup[id])
 	}
-	own := apportion(usageMinor, shares, digits)
-	subtree := map[int64]int64{}
+	own, err := apportion(usageMinor, shares, digits, func(i int) string {
+		return "the share of " + t.groups[members[i]].Slug + of
+	})
+	if err != nil {
+		return err
+	}
+	subtree := map[int64]*minorSum{}
+	for _, id := range members {
+		subtree[id] = new(minorSum)
+	}
 	for i := len(members) - 1; i >= 0; i-- { // children before parents
 		id := members[i]
-		subtree[id] += own[i]
+		subtree[id].add(own[i])
 		if p := t.groups[id].ParentID; p != 0 && i > 0 {
-			subtree[p] += subtree[id]
+			subtree[p].v.Add(&subtree[p].v, &subtree[id].v)
 		}
 	}
 	for _, id := range members {
 		g := t.groups[id]
+		amount, err := subtree[id].amount(digits, "the subtotal of "+g.Slug+of)
+		if err != nil {
+			return err
+		}
 		st.Subgroups = append(st.Subgroups, Subtotal{ID: id, ParentID: g.ParentID, Depth: depthOf[id], Slug: g.Slug,
-			Name: g.Name, AmountMinor: subtree[id]})
+			Name: g.Name, AmountMinor: amount})
 	}
 
 	userIDs := make([]int64, 0, len(d.byUser))
@@ -599,7 +665,12 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 	for i, id := range userIDs {
 		ushares[i] = d.byUser[id]
 	}
-	uamounts := apportion(usageMinor, ushares, digits)
+	uamounts, err := apportion(usageMinor, ushares, digits, func(i int) string {
+		return fmt.Sprintf("the share of user %d%s", userIDs[i], of)
+	})
+	if err != nil {
+		return err
+	}
 	for i, id := range userIDs {
 		s := Subtotal{ID: id, AmountMinor: uamounts[i], Name: "(no person: shared storage, services)"}
 		if u, ok := t.users[id]; ok {
@@ -611,6 +682,7 @@ func (l *Ledger) finishStatement(d *draft, t *billingTree, subsidies []subsidyRo
 		st.Users = append(st.Users, s)
 	}
 	sort.SliceStable(st.Users, func(a, b int) bool { return st.Users[a].AmountMinor > st.Users[b].AmountMinor })
+	return nil
 }
 
 func addRatS(m map[string]*big.Rat, k string, v *big.Rat) {

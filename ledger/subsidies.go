@@ -34,6 +34,17 @@ type Subsidy struct {
 // SetSubsidy records a subsidy from s.ValidFrom on (the first day of a month),
 // ending the group's subsidy for the same resource that is in force then.
 func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = setSubsidy(ctx, tx, actor, s)
+		return err
+	})
+	return id, err
+}
+
+// setSubsidy is SetSubsidy inside tx.
+func setSubsidy(ctx context.Context, tx pgx.Tx, actor string, s Subsidy) (int64, error) {
 	if s.Resource == "" {
 		s.Resource = Any
 	}
@@ -49,8 +60,22 @@ func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64
 	if s.ValidFrom.Day() != 1 {
 		return 0, fmt.Errorf("set subsidy: it must start on the first day of a month, not %s", s.ValidFrom.Format(time.DateOnly))
 	}
+	if s.DiscountPercent.Sign() < 0 || s.DiscountPercent.Cmp(big.NewRat(100, 1)) > 0 || !hasDecimals(s.DiscountPercent, MaxPercentDecimals) {
+		return 0, fmt.Errorf("set subsidy: the discount %s%% is not a percentage from 0 to 100 with at most %d decimals",
+			ratString(s.DiscountPercent), MaxPercentDecimals)
+	}
+	if s.FreeQuantity.Sign() < 0 {
+		return 0, errors.New("set subsidy: the free allowance must be zero or more")
+	}
+	if s.Resource != Any {
+		// The allowance is written in the priced unit and bounded there.
+		_, per := PricedUnit(s.Resource)
+		if err := checkQuantity(new(big.Rat).SetFrac(s.FreeQuantity, per), "free allowance"); err != nil {
+			return 0, fmt.Errorf("set subsidy: %w", err)
+		}
+	}
 	var id int64
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
 			return err
 		}
@@ -93,7 +118,7 @@ func (l *Ledger) SetSubsidy(ctx context.Context, actor string, s Subsidy) (int64
 		return audit(ctx, tx, actor, "create", "subsidy", fmt.Sprint(id), nil, map[string]any{
 			"group_id": s.GroupID, "resource": s.Resource, "discount_percent": ratString(s.DiscountPercent),
 			"free_quantity": s.FreeQuantity.String(), "valid_from": dateArg(s.ValidFrom), "note": s.Note})
-	})
+	}()
 	if err != nil {
 		return 0, fmt.Errorf("set subsidy for group %d (%s): %w", s.GroupID, s.Resource, err)
 	}
@@ -186,6 +211,9 @@ func (l *Ledger) AddAdjustment(ctx context.Context, actor string, a Adjustment) 
 	if a.AmountMinor == 0 || a.Reason == "" {
 		return 0, fmt.Errorf("add adjustment: an amount other than zero and a reason are required")
 	}
+	if _, err := checkedMinor(big.NewInt(a.AmountMinor), l.minorDigits, "the adjustment"); err != nil {
+		return 0, fmt.Errorf("add adjustment to group %d in %s: %w", a.GroupID, month.Format("2006-01"), err)
+	}
 	var id int64
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
@@ -209,6 +237,21 @@ func (l *Ledger) AddAdjustment(ctx context.Context, actor string, a Adjustment) 
 		}
 		if closed {
 			return fmt.Errorf("%w: period %s is closed; adjust the next open one", ErrConflict, month.Format("2006-01"))
+		}
+		// The group's adjustments of the period together are one figure on its
+		// statement, bounded like any other (the billing lock holds them still).
+		var sum string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_minor), 0)::text FROM adjustments WHERE period = $1 AND group_id = $2`,
+			month, a.GroupID).Scan(&sum); err != nil {
+			return err
+		}
+		total, ok := new(big.Int).SetString(sum, 10)
+		if !ok {
+			return fmt.Errorf("read the adjustments so far: %q is not an integer", sum)
+		}
+		total.Add(total, big.NewInt(a.AmountMinor))
+		if _, err := checkedMinor(total, l.minorDigits, "the group's adjustments of "+month.Format("2006-01")+" with this one"); err != nil {
+			return err
 		}
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO adjustments (period, group_id, amount_minor, reason, created_by)

@@ -142,11 +142,9 @@ func makeRate(resource, price, from, to, cluster, partition, qos, group, note st
 	if ledger.Unit(resource) == "" {
 		errs = append(errs, fmt.Sprintf("unknown resource %q (one of %s)", resource, strings.Join(ledger.Resources(), ", ")))
 	}
-	p, err := decimal(price)
+	p, err := ledger.ParsePrice(price)
 	if err != nil {
-		errs = append(errs, "price: "+err.Error())
-	} else if p.Sign() < 0 {
-		errs = append(errs, "price: must not be negative")
+		errs = append(errs, err.Error())
 	}
 	r.Price = p
 	if r.ValidFrom, err = date(from); err != nil || from == "" {
@@ -160,19 +158,6 @@ func makeRate(resource, price, from, to, cluster, partition, qos, group, note st
 		}
 	}
 	return r, group, errs
-}
-
-// decimal reads an exact decimal number ("0.0125", "12", "1e-3").
-func decimal(s string) (*big.Rat, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, errors.New("a number is required")
-	}
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return nil, fmt.Errorf("%q is not a number", s)
-	}
-	return r, nil
 }
 
 func date(s string) (time.Time, error) {
@@ -231,6 +216,8 @@ func text(v any) string {
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
+		// The shortest decimal that reads back as x: what was typed. A huge or
+		// tiny float becomes a long text, which the number parsers refuse.
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	case toml.LocalDate:
 		return x.String()
@@ -264,7 +251,7 @@ func ReadTOML(r io.Reader) (List, error) {
 	var probs Problems
 	for i, x := range f.Rate {
 		where := fmt.Sprintf("rate %d", i+1)
-		rate, slug, errs := makeRate(x.Resource, text(x.Price), text(x.ValidFrom), text(x.ValidTo), x.Cluster, x.Partition, x.QoS, x.Group, x.Note)
+		rate, slug, errs := makeRate(x.Resource, strings.TrimSpace(text(x.Price)), text(x.ValidFrom), text(x.ValidTo), x.Cluster, x.Partition, x.QoS, x.Group, x.Note)
 		for _, e := range errs {
 			probs = append(probs, where+": "+e)
 		}
@@ -284,15 +271,14 @@ func ReadTOML(r io.Reader) (List, error) {
 		}
 		var err error
 		if x.DiscountPercent != nil {
-			if s.DiscountPercent, err = decimal(text(x.DiscountPercent)); err != nil || s.DiscountPercent.Sign() < 0 ||
-				s.DiscountPercent.Cmp(big.NewRat(100, 1)) > 0 {
-				probs = append(probs, where+": discount_percent must be a number from 0 to 100")
+			if s.DiscountPercent, err = ledger.ParsePercent(strings.TrimSpace(text(x.DiscountPercent)), "discount_percent"); err != nil {
+				probs = append(probs, where+": "+err.Error())
 			}
 		}
 		if x.Free != nil {
-			free, err := decimal(text(x.Free))
-			if err != nil || free.Sign() < 0 {
-				probs = append(probs, where+": free must be a quantity of at least 0, in the resource's priced unit")
+			free, err := ledger.ParseQuantity(strings.TrimSpace(text(x.Free)), "free")
+			if err != nil {
+				probs = append(probs, where+": "+err.Error()+" (a quantity in the resource's priced unit)")
 			} else if s.Resource == ledger.Any {
 				probs = append(probs, where+": free needs a resource (an allowance of what?)")
 			} else {
@@ -322,8 +308,8 @@ func ReadTOML(r io.Reader) (List, error) {
 			probs = append(probs, fmt.Sprintf("%s: unknown resource %q", where, b.Resource))
 		}
 		var err error
-		if b.Amount, err = decimal(text(x.Amount)); err != nil || b.Amount.Sign() < 0 {
-			probs = append(probs, where+": amount must be a number of at least 0 (money, or the resource's priced unit)")
+		if b.Amount, err = ledger.ParseQuantity(strings.TrimSpace(text(x.Amount)), "amount"); err != nil {
+			probs = append(probs, where+": "+err.Error()+" (money, or the resource's priced unit)")
 		}
 		if b.ValidFrom, err = date(text(x.ValidFrom)); err != nil || b.ValidFrom.IsZero() {
 			probs = append(probs, where+": valid_from: a date like 2026-10-01 is required")
@@ -344,58 +330,62 @@ type Summary struct {
 	RatesChanged, RatesUnchanged, Subsidies, Budgets int
 }
 
-// Apply resolves group slugs and applies the list: each rate through SetRate (a
-// price change ends the rate in force; the same price again changes nothing), then
-// subsidies and budgets. It stops at the first refusal, naming the entry.
+// Apply resolves group slugs and applies the list in one transaction: each rate as
+// SetRate does (a price change ends the rate in force; the same price again changes
+// nothing), then subsidies and budgets. It stops at the first refusal, naming the
+// entry, and then nothing of the list is applied: a file is all or nothing.
 func Apply(ctx context.Context, l *ledger.Ledger, actor string, list List) (Summary, error) {
 	var sum Summary
-	groupID := func(slug string) (int64, error) {
-		if slug == "" {
-			return 0, nil
+	err := l.ChangePrices(ctx, actor, func(p *ledger.Prices) error {
+		sum = Summary{} // counts of what this transaction did, if it commits
+		groupID := func(slug string) (int64, error) {
+			if slug == "" {
+				return 0, nil
+			}
+			return p.GroupID(ctx, slug)
 		}
-		g, err := l.GroupBySlug(ctx, slug)
-		if err != nil {
-			return 0, err
+		for _, r := range list.Rates {
+			id, err := groupID(r.GroupSlug)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.Where, err)
+			}
+			r.Rate.GroupID, r.Rate.GroupSlug = id, r.GroupSlug
+			_, changed, err := p.SetRate(ctx, r.Rate)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.Where, err)
+			}
+			if changed {
+				sum.RatesChanged++
+			} else {
+				sum.RatesUnchanged++
+			}
 		}
-		return g.ID, nil
-	}
-	for _, r := range list.Rates {
-		id, err := groupID(r.GroupSlug)
-		if err != nil {
-			return sum, fmt.Errorf("%s: %w", r.Where, err)
+		for _, s := range list.Subsidies {
+			id, err := groupID(s.GroupSlug)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Where, err)
+			}
+			s.Subsidy.GroupID = id
+			if _, err := p.SetSubsidy(ctx, s.Subsidy); err != nil {
+				return fmt.Errorf("%s: %w", s.Where, err)
+			}
+			sum.Subsidies++
 		}
-		r.Rate.GroupID = id
-		_, changed, err := l.SetRate(ctx, actor, r.Rate)
-		if err != nil {
-			return sum, fmt.Errorf("%s: %w", r.Where, err)
+		for _, b := range list.Budgets {
+			id, err := groupID(b.GroupSlug)
+			if err != nil {
+				return fmt.Errorf("%s: %w", b.Where, err)
+			}
+			b.Budget.GroupID = id
+			if _, err := p.SetBudget(ctx, b.Budget); err != nil {
+				return fmt.Errorf("%s: %w", b.Where, err)
+			}
+			sum.Budgets++
 		}
-		if changed {
-			sum.RatesChanged++
-		} else {
-			sum.RatesUnchanged++
-		}
-	}
-	for _, s := range list.Subsidies {
-		id, err := groupID(s.GroupSlug)
-		if err != nil {
-			return sum, fmt.Errorf("%s: %w", s.Where, err)
-		}
-		s.Subsidy.GroupID = id
-		if _, err := l.SetSubsidy(ctx, actor, s.Subsidy); err != nil {
-			return sum, fmt.Errorf("%s: %w", s.Where, err)
-		}
-		sum.Subsidies++
-	}
-	for _, b := range list.Budgets {
-		id, err := groupID(b.GroupSlug)
-		if err != nil {
-			return sum, fmt.Errorf("%s: %w", b.Where, err)
-		}
-		b.Budget.GroupID = id
-		if _, err := l.SetBudget(ctx, actor, b.Budget); err != nil {
-			return sum, fmt.Errorf("%s: %w", b.Where, err)
-		}
-		sum.Budgets++
+		return nil
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("nothing applied: %w", err)
 	}
 	return sum, nil
 }

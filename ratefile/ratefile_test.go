@@ -17,7 +17,7 @@ func TestReadCSV(t *testing.T) {
 		{"missing column", "resource,valid_from\ncpu,2026-10-01\n", 0, []string{`the column "price" is required`}},
 		{"unknown column", "resource,price,valid_from,colour\n", 0, []string{`unknown column "colour"`}},
 		{"every problem with its line", "resource,price,valid_from,valid_to\ncpu,-1,2026-10-01,\ndisk,x,2026-10-32,\ncpu,1,2026-10-01,2026-09-01\n", 0,
-			[]string{"line 2: price: must not be negative", `line 3: unknown resource "disk"`, `line 3: price: "x" is not a number`,
+			[]string{"line 2: price: -1 must not be negative", `line 3: unknown resource "disk"`, `line 3: price: "x" is not a plain decimal number`,
 				"line 3: valid_from", "line 4: valid_to must be after valid_from"}},
 		{"bad quoting", "resource,price,valid_from\n\"cpu,1,2026-10-01\n", 0, []string{"extraneous or missing"}},
 	}

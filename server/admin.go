@@ -204,20 +204,28 @@ func (s *Server) formGroup(ctx context.Context, r *http.Request, field, what str
 
 var decimalRE = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
-// formDecimal reads a non-negative decimal number, e.g. a price or an amount.
-func formDecimal(r *http.Request, field, what string) (*big.Rat, error) {
+// formDecimal reads a non-negative decimal number, e.g. a price or an amount, and
+// checks it with parse: one of the ledger's parsers, which hold it to the documented
+// maxima (docs/billing.md, "Limits").
+func formDecimal(r *http.Request, field, what string, parse func(string) (*big.Rat, error)) (*big.Rat, error) {
 	v := strings.TrimSpace(r.PostFormValue(field))
 	switch {
 	case v == "":
 		return nil, badForm("Give the %s.", what)
 	case strings.HasPrefix(v, "-") || strings.HasPrefix(v, "−"):
 		return nil, badForm("The %s must be zero or more, not %s.", what, v)
-	case len(v) > 40 || !decimalRE.MatchString(v):
+	case !decimalRE.MatchString(v):
 		return nil, badForm("The %s %q is not a number: write digits, with a point for decimals and no thousands separators, e.g. 2500 or 0.05.", what, v)
 	}
-	x, ok := new(big.Rat).SetString(v)
-	if !ok {
-		return nil, badForm("The %s %q is not a number.", what, v)
+	// The ledger's numbers have digits on both sides of a point; a form may say
+	// ".5" or "5.".
+	if strings.HasPrefix(v, ".") {
+		v = "0" + v
+	}
+	v = strings.TrimSuffix(v, ".")
+	x, err := parse(v)
+	if err != nil {
+		return nil, badForm("The %s is not accepted: %v.", what, err)
 	}
 	return x, nil
 }
@@ -831,7 +839,7 @@ func (s *Server) setRate(w http.ResponseWriter, r *http.Request) {
 			rate.GroupID = g.ID
 		}
 		var err error
-		if rate.Price, err = formDecimal(r, "price", "price"); err != nil {
+		if rate.Price, err = formDecimal(r, "price", "price", ledger.ParsePrice); err != nil {
 			return nil, err
 		}
 		if rate.ValidFrom, err = formDate(r, "valid_from", "first day of the price", true); err != nil {
@@ -943,7 +951,9 @@ func (s *Server) setBudget(w http.ResponseWriter, r *http.Request) {
 		if b.Resource != "" && !slices.Contains(ledger.Resources(), b.Resource) {
 			return nil, badForm("Choose money or a resource: one of %s.", strings.Join(ledger.Resources(), ", "))
 		}
-		if b.Amount, err = formDecimal(r, "amount", "amount"); err != nil {
+		if b.Amount, err = formDecimal(r, "amount", "amount", func(v string) (*big.Rat, error) {
+			return ledger.ParseQuantity(v, "amount")
+		}); err != nil {
 			return nil, err
 		}
 		if b.ValidFrom, err = formDate(r, "valid_from", "first day of the budget", true); err != nil {

@@ -3,9 +3,11 @@ package server
 import (
 	"encoding/csv"
 	"errors"
+	"math"
 	"math/big"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
@@ -89,12 +91,18 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// Money and quantities are decimal strings, never JSON numbers (which readers
+	// take as floats): amounts rounded to the currency's minor unit, quantities to
+	// four decimals of the priced unit. They are the dashboards' figures as of the
+	// last rating; statements are where money is exact.
+	cur, digits := s.ledger.Currency()
 	type item struct {
-		Key      string  `json:"key"`
-		Resource string  `json:"resource,omitempty"`
-		Amount   float64 `json:"amount"`
-		Quantity float64 `json:"quantity,omitempty"`
+		Key      string `json:"key"`
+		Resource string `json:"resource,omitempty"`
+		Amount   string `json:"amount"`
+		Quantity string `json:"quantity,omitempty"`
 	}
+	money := func(x float64) string { return decimalFloat(x, digits) }
 	var items []item
 	var rows []ledger.SpendRow
 	switch by {
@@ -117,7 +125,7 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 			if x.GroupID != 0 {
 				key = children[x.GroupID].Slug
 			}
-			items = append(items, item{Key: key, Amount: x.Amount})
+			items = append(items, item{Key: key, Amount: money(x.Amount)})
 		}
 	case "user":
 		names, err := s.ledger.UserNames(ctx, userIDs(sp.ByUser))
@@ -130,24 +138,31 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 			if u, ok := names[x.UserID]; ok {
 				key = u.Login
 			}
-			items = append(items, item{Key: key, Amount: x.Amount})
+			items = append(items, item{Key: key, Amount: money(x.Amount)})
 		}
 	default:
 		s.apiError(w, http.StatusBadRequest, "by is one of resource, cluster, partition, subgroup, day, user")
 		return
 	}
 	for _, x := range rows {
-		items = append(items, item{Key: x.Key, Resource: x.Resource, Amount: x.Amount, Quantity: x.Quantity})
+		it := item{Key: x.Key, Resource: x.Resource, Amount: money(x.Amount)}
+		if x.Quantity != 0 {
+			it.Quantity = decimalFloat(x.Quantity, 4)
+		}
+		items = append(items, it)
 	}
-	cur, _ := s.ledger.Currency()
 	if r.URL.Query().Get("format") == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+g.Slug+`-`+by+`.csv"`)
 		cw := csv.NewWriter(w)
 		cw.Write([]string{by, "resource", "amount", "currency", "quantity", "from", "to"})
 		for _, it := range items {
-			cw.Write([]string{it.Key, it.Resource, strconv.FormatFloat(it.Amount, 'f', 2, 64), cur,
-				strconv.FormatFloat(it.Quantity, 'f', 4, 64), win.From.Format(time.DateOnly), win.To.AddDate(0, 0, -1).Format(time.DateOnly)})
+			q := it.Quantity
+			if q == "" {
+				q = decimalFloat(0, 4)
+			}
+			cw.Write([]string{it.Key, it.Resource, it.Amount, cur, q,
+				win.From.Format(time.DateOnly), win.To.AddDate(0, 0, -1).Format(time.DateOnly)})
 		}
 		cw.Flush()
 		return
@@ -156,7 +171,21 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 		items = []item{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"group": g.Slug, "from": win.From.Format(time.DateOnly),
-		"to": win.To.Format(time.DateOnly), "currency": cur, "by": by, "total": sp.Total, "items": items})
+		"to": win.To.Format(time.DateOnly), "currency": cur, "by": by, "total": money(sp.Total), "items": items})
+}
+
+// decimalFloat writes a display figure with digits decimals as a plain decimal
+// string ("-0" reads "0"). The dashboards' sums are float8 by design (see
+// ledger.Spend); the API hands them on as text so no reader parses money as a float.
+func decimalFloat(x float64, digits int) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "0" // cannot come from a sum of finite numbers; never a JSON error
+	}
+	s := strconv.FormatFloat(x, 'f', digits, 64)
+	if strings.Trim(s, "-0.") == "" {
+		s = strings.TrimPrefix(s, "-")
+	}
+	return s
 }
 
 func userIDs(rows []ledger.SpendRow) []int64 {
@@ -217,31 +246,40 @@ func (s *Server) apiStatement(w http.ResponseWriter, r *http.Request) {
 
 // apiEstimate answers "what would this job cost this group at today's rates?"
 // from ?cluster=&partition=&qos=&cpus=&memory_gb=&gpus=&hours=, for spawn pages.
+// Numbers are plain decimals within the documented maxima (docs/billing.md,
+// "Limits"); anything else, or an estimate beyond them, is a 400 saying why.
 func (s *Server) apiEstimate(w http.ResponseWriter, r *http.Request) {
 	g := routeGroup(r)
 	q := r.URL.Query()
-	num := func(k string) (*big.Rat, bool) {
-		v := q.Get(k)
+	nums := map[string]*big.Rat{}
+	for _, k := range []string{"cpus", "memory_gb", "gpus", "hours"} {
+		v := strings.TrimSpace(q.Get(k))
 		if v == "" {
-			return new(big.Rat), true
+			nums[k] = new(big.Rat)
+			continue
 		}
-		x, ok := new(big.Rat).SetString(v)
-		return x, ok && x.Sign() >= 0
+		x, err := ledger.ParseQuantity(v, k)
+		if err != nil {
+			s.apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		nums[k] = x
 	}
-	cpus, ok1 := num("cpus")
-	mem, ok2 := num("memory_gb")
-	gpus, ok3 := num("gpus")
-	hours, ok4 := num("hours")
-	if !ok1 || !ok2 || !ok3 || !ok4 || q.Get("cluster") == "" || hours.Sign() == 0 {
+	if q.Get("cluster") == "" || nums["hours"].Sign() == 0 {
 		s.apiError(w, http.StatusBadRequest, "cluster and hours are required; cpus, memory_gb, gpus and hours are numbers ≥ 0")
 		return
 	}
+	hours := nums["hours"]
 	est, err := s.ledger.Estimate(r.Context(), ledger.EstimateQuery{GroupID: g.ID, Cluster: q.Get("cluster"), Partition: q.Get("partition"),
 		QoS: q.Get("qos"), Day: s.now(), Quantities: map[string]*big.Rat{
-			ledger.ResourceCPU:    new(big.Rat).Mul(cpus, hours),
-			ledger.ResourceMemory: new(big.Rat).Mul(mem, hours),
-			ledger.ResourceGPU:    new(big.Rat).Mul(gpus, hours),
+			ledger.ResourceCPU:    new(big.Rat).Mul(nums["cpus"], hours),
+			ledger.ResourceMemory: new(big.Rat).Mul(nums["memory_gb"], hours),
+			ledger.ResourceGPU:    new(big.Rat).Mul(nums["gpus"], hours),
 		}})
+	if errors.Is(err, ledger.ErrTooLarge) {
+		s.apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		s.serverError(w, r, err)
 		return

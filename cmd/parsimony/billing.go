@@ -191,7 +191,7 @@ func runClose(ctx context.Context, e *env, args []string) error {
 // writeReconciliation prints where a period's money went.
 func writeReconciliation(w io.Writer, l *ledger.Ledger, rec ledger.Reconciliation) {
 	cur, digits := l.Currency()
-	money := func(r *big.Rat) string { return ledger.FormatMinor(ledger.RoundMinor(r, digits), digits) }
+	money := func(r *big.Rat) string { return ledger.FormatAmount(r, digits) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\t%s\t\n", "period "+rec.Period, cur)
 	fmt.Fprintf(tw, "usage rated (exact)\t%s\t\n", money(rec.Rated))
@@ -231,27 +231,28 @@ func runAdjust(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError(e, fs, "--period: %v", err)
 	}
-	amount, ok := new(big.Rat).SetString(*amountS)
-	if !ok {
-		return usageError(e, fs, "--amount: %q is not a number", *amountS)
+	// The amount's form and size are checked before the database is opened; its
+	// decimals once the currency is known.
+	if _, err := ledger.ParseDecimal(*amountS, "--amount", ledger.MaxAmountDigits, 6); err != nil {
+		return usageError(e, fs, "%v", err)
 	}
 	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, _ config.Config) error {
 		cur, digits := l.Currency()
-		minor := new(big.Rat).Mul(amount, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)))
-		if !minor.IsInt() {
-			return usageError(e, fs, "--amount: %s has more than %d decimals for %s", *amountS, digits, cur)
+		minor, err := ledger.ParseAmount(*amountS, "--amount", digits)
+		if err != nil {
+			return usageError(e, fs, "%v", err)
 		}
 		g, err := l.GroupBySlug(ctx, *slug)
 		if err != nil {
 			return err
 		}
 		id, err := l.AddAdjustment(ctx, cliActor(), ledger.Adjustment{Period: month, GroupID: g.ID,
-			AmountMinor: minor.Num().Int64(), Reason: *reason})
+			AmountMinor: minor, Reason: *reason})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "adjustment %d: %s %s on %s's statement for %s\n", id,
-			ledger.FormatMinor(minor.Num().Int64(), digits), cur, g.Slug, month.Format("2006-01"))
+			ledger.FormatMinor(minor, digits), cur, g.Slug, month.Format("2006-01"))
 		return nil
 	})
 }
