@@ -45,6 +45,9 @@ type Options struct {
 	// FiscalYearStart is the month (1–12) a fiscal year starts in, for yearly
 	// budgets (default 1, January).
 	FiscalYearStart time.Month
+	// Now is the ledger's clock (default time.Now): a period can be closed only once
+	// it has ended by it, and drafts exist only up to its month.
+	Now func() time.Time
 }
 
 // Ledger is the store. It is safe for concurrent use.
@@ -55,6 +58,7 @@ type Ledger struct {
 	currency    string
 	minorDigits int
 	fiscalStart time.Month
+	clock       func() time.Time
 
 	mu         sync.Mutex
 	partitions map[time.Time]bool // usage partitions known to exist, by local month start
@@ -83,7 +87,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error
 		opts.FiscalYearStart = time.January
 	}
 	l := &Ledger{pool: pool, loc: opts.Location, log: opts.Logger, partitions: map[time.Time]bool{},
-		currency: opts.Currency, minorDigits: opts.MinorDigits, fiscalStart: opts.FiscalYearStart}
+		currency: opts.Currency, minorDigits: opts.MinorDigits, fiscalStart: opts.FiscalYearStart, clock: opts.Now}
 	zone := opts.Location.String()
 	stored, err := pinSetting(ctx, pool, "time_zone", zone)
 	if err != nil {

@@ -61,6 +61,10 @@ type RateResult struct {
 // rating a later open month rates just its own usage.
 func (l *Ledger) RatePeriod(ctx context.Context, actor string, month time.Time) (RateResult, error) {
 	var res RateResult
+	if current := l.CurrentMonth(); monthKey(month).After(current) {
+		return res, fmt.Errorf("rate %s: %w: the period has not started (the current one is %s)",
+			month.Format("2006-01"), ErrConflict, current.Format("2006-01"))
+	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		var err error
 		res, err = l.rateInTx(ctx, tx, month)

@@ -233,6 +233,11 @@ func (l *Ledger) Statements(ctx context.Context, month time.Time) ([]Statement, 
 		} else if err != nil {
 			return err
 		}
+		if !closed {
+			if err := l.checkDraftable(ctx, tx, month); err != nil {
+				return err
+			}
+		}
 		if closed {
 			sts, err = storedStatements(ctx, tx, month)
 			if err != nil {
@@ -736,9 +741,13 @@ func monthName(ym string) string {
 // included), writes a final statement for every billable group and freezes the
 // period — from then on the database refuses any change to its charges,
 // adjustments and statements. Periods close in order: month must be the first open
-// one. Closing a closed period again changes nothing and returns its statements.
+// one, and it must have ended in the site's time zone (Options.Now is the clock).
+// Closing a closed period again changes nothing and returns its statements.
 func (l *Ledger) Close(ctx context.Context, actor string, month time.Time) ([]Statement, Reconciliation, error) {
-	month = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	month = monthKey(month)
+	if err := l.checkEnded(month); err != nil {
+		return nil, Reconciliation{}, fmt.Errorf("close %s: %w", month.Format("2006-01"), err)
+	}
 	var sts []Statement
 	var rec Reconciliation
 	already := false
@@ -746,36 +755,9 @@ func (l *Ledger) Close(ctx context.Context, actor string, month time.Time) ([]St
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)`, billingLockKey, lockKey); err != nil {
 			return err
 		}
-		var closedAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT closed_at FROM periods WHERE month = $1`, month).Scan(&closedAt)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		var err error
+		if already, err = closeOrder(ctx, tx, month); err != nil || already {
 			return err
-		}
-		if closedAt != nil {
-			already = true
-			return nil
-		}
-		first, err := firstOpenMonth(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if first.IsZero() {
-			// Nothing closed yet: the first open month is the first with usage.
-			var day *time.Time
-			if err := tx.QueryRow(ctx, `SELECT min(day) FROM rollup_daily`).Scan(&day); err != nil {
-				return err
-			}
-			if day != nil {
-				first = time.Date(day.Year(), day.Month(), 1, 0, 0, 0, 0, time.UTC)
-			}
-		}
-		if !first.IsZero() && month.After(first) {
-			return fmt.Errorf("%w: close %s first (periods close in order, so late usage has one place to go)",
-				ErrConflict, first.Format("2006-01"))
-		}
-		if !first.IsZero() && month.Before(first) {
-			return fmt.Errorf("%w: %s is before the first month with usage (%s)", ErrConflict,
-				month.Format("2006-01"), first.Format("2006-01"))
 		}
 		if _, err := l.rateInTx(ctx, tx, month); err != nil {
 			return err
@@ -857,6 +839,56 @@ func insertStatement(ctx context.Context, tx pgx.Tx, month time.Time, st Stateme
 		return fmt.Errorf("write lines of statement %s: %w", st.Number, err)
 	}
 	return nil
+}
+
+// CheckClosable says, without waiting for any lock, whether Close(month) would
+// close it now: already is true for a closed month (closing it again is a no-op);
+// an error (wrapping ErrConflict) says why it cannot close — not ended yet, or an
+// earlier month is still open. The web app asks before it starts a closing job, so
+// a mistake is answered at once; Close checks again under its locks.
+func (l *Ledger) CheckClosable(ctx context.Context, month time.Time) (already bool, err error) {
+	month = monthKey(month)
+	if err := l.checkEnded(month); err != nil {
+		return false, err
+	}
+	return closeOrder(ctx, l.pool, month)
+}
+
+// closeOrder checks that month is the next period to close: closed already (a
+// no-op), or the first open month — periods close in order, so late usage has one
+// place to go.
+func closeOrder(ctx context.Context, q queryer, month time.Time) (already bool, err error) {
+	var closedAt *time.Time
+	err = q.QueryRow(ctx, `SELECT closed_at FROM periods WHERE month = $1`, month).Scan(&closedAt)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, err
+	}
+	if closedAt != nil {
+		return true, nil
+	}
+	first, err := firstOpenMonth(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if first.IsZero() {
+		// Nothing closed yet: the first open month is the first with usage.
+		var day *time.Time
+		if err := q.QueryRow(ctx, `SELECT min(day) FROM rollup_daily`).Scan(&day); err != nil {
+			return false, err
+		}
+		if day != nil {
+			first = monthKey(*day)
+		}
+	}
+	if !first.IsZero() && month.After(first) {
+		return false, fmt.Errorf("%w: close %s first (periods close in order, so late usage has one place to go)",
+			ErrConflict, first.Format("2006-01"))
+	}
+	if !first.IsZero() && month.Before(first) {
+		return false, fmt.Errorf("%w: %s is before the first month with usage (%s)", ErrConflict,
+			month.Format("2006-01"), first.Format("2006-01"))
+	}
+	return false, nil
 }
 
 // PeriodClosed reports whether month's period is closed.

@@ -72,6 +72,10 @@ func institution(t *testing.T, f fixture) {
 	must(err)
 	_, err = l.RatePeriod(ctx, "t", nov)
 	must(err)
+	// A finished job (closing October), for its status page: /jobs/1.
+	job, _, err := l.StartJob(ctx, "close", "2026-10", "web:fin")
+	must(err)
+	must(l.FinishJob(ctx, job.ID, "October 2026 is closed.", ""))
 }
 
 // Expected outcomes, one letter per role in roles order:
@@ -112,6 +116,7 @@ var expectations = map[string]struct {
 	"GET /statements":                                {"/statements", "AAFFFFL"},
 	"GET /statements/{period}/export.csv":            {"/statements/2026-10/export.csv", "AAFFFFL"},
 	"POST /periods/{period}/close":                   {"/periods/2026-10/close", "AAFFFFL"}, // already closed: allowed, a no-op
+	"GET /jobs/{id}":                                 {"/jobs/1", "AAFFFFL"},
 	"GET /admin":                                     {"/admin", "AFFFFFL"},
 	"GET /admin/quarantine":                          {"/admin/quarantine", "AFFFFFL"},
 	"GET /admin/runs":                                {"/admin/runs", "AFFFFFL"},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/big"
@@ -116,11 +117,12 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, digits := s.ledger.Currency()
+	current := s.ledger.CurrentMonth()
 	page := views.StatementListPage{Layout: s.layout(r, "Statements"), Title: "Billing periods",
-		Note: "Close months in order; a closed month's statements never change (late usage goes to the next open month).",
+		Note: fmt.Sprintf("Close months in order, once they have ended; a closed month's statements never change (late usage goes to the next open month). %s can be closed from %s.",
+			current.Format("January 2006"), s.ledger.PeriodEnd(current).Format("2 January 2006 15:04 MST")),
 		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Statements", "Billed", "Rated", "Closed", "Export"},
 			Numeric: []bool{false, false, true, true, false, false, false}, Empty: "Nothing has been rated yet.", NameCol: 6}}
-	current := time.Date(s.now().Year(), s.now().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range periods {
 		state := "open"
 		if p.ClosedAt != nil {
@@ -137,6 +139,10 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 			page.Close = append(page.Close, views.ClosablePeriod{Period: period, Label: p.Month.Format("January 2006"),
 				Next: first.IsZero() || p.Month.Equal(first)})
 		}
+	}
+	if page.Jobs, err = s.jobsTable(ctx); err != nil {
+		s.serverError(w, r, err)
+		return
 	}
 	s.render(w, r, views.StatementList(page))
 }
@@ -156,22 +162,42 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// jobClose is the kind of job that closes a month.
+const jobClose = "close"
+
+// closePeriod checks at once that the month can close (ended, the next in order)
+// and answers a mistake with 409 and the reason; the closing itself runs as a job
+// the browser follows, since a large month takes longer than a response may.
 func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
 	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
 	if err != nil {
 		s.notFound(w, r)
 		return
 	}
-	p := principal(r)
-	if _, _, err := s.ledger.Close(r.Context(), "web:"+p.Login, month); err != nil {
-		if errors.Is(err, ledger.ErrConflict) {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
+	already, err := s.ledger.CheckClosable(r.Context(), month)
+	if errors.Is(err, ledger.ErrConflict) {
+		s.renderStatus(w, r, http.StatusConflict, views.Message(s.layout(r, "Cannot close"), "Cannot close "+month.Format("January 2006"),
+			strings.TrimPrefix(err.Error(), ledger.ErrConflict.Error()+": ")))
+		return
+	}
+	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/statements", http.StatusSeeOther)
+	if already {
+		http.Redirect(w, r, "/statements", http.StatusSeeOther)
+		return
+	}
+	actor := "web:" + principal(r).Login
+	s.startJob(w, r, jobClose, month.Format("2006-01"), func(ctx context.Context) (string, error) {
+		sts, rec, err := s.ledger.Close(ctx, actor, month)
+		if err != nil {
+			return "", err
+		}
+		_, digits := s.ledger.Currency()
+		return fmt.Sprintf("%s is closed: %d final statements, %s billed.", month.Format("January 2006"), len(sts),
+			s.moneyMinor(rec.StatementsMinor, digits)), nil
+	})
 }
 
 // adminPage: unassigned usage waiting for a mapping (each row mapped in place), the

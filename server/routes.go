@@ -76,6 +76,7 @@ func (s *Server) routes() []route {
 		{"GET", "/statements", financeRole, "", s.statementsPage},
 		{"GET", "/statements/{period}/export.csv", financeRole, "", s.exportCSV},
 		{"POST", "/periods/{period}/close", financeRole, "", s.closePeriod},
+		{"GET", "/jobs/{id}", financeRole, "", s.jobPage},
 
 		// Admin.
 		{"GET", "/admin", adminRole, "", s.adminPage},

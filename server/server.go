@@ -39,6 +39,7 @@ type Server struct {
 	siteName string
 	now      func() time.Time
 	assets   *static.Assets
+	jobs     jobRunner // closing months: work that outlasts its request
 	registry *prometheus.Registry
 	latency  *prometheus.HistogramVec
 	auth     *auth.Store
@@ -113,6 +114,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
+	}
+	// A month being closed finishes (it commits or rolls back as one); two minutes
+	// is more than the largest close measured.
+	jobsCtx, cancelJobs := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancelJobs()
+	if err := s.jobs.wait(jobsCtx); err != nil {
+		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

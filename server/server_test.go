@@ -42,10 +42,18 @@ func newFixture(t *testing.T, authOpts ...server.AuthOptions) fixture {
 // starts (an OIDC redirect URL needs it).
 func newFixtureWith(t *testing.T, authFor func(base string, pool *pgxpool.Pool) server.AuthOptions) fixture {
 	t.Helper()
+	return newFixtureAt(t, e2eNow, authFor)
+}
+
+// newFixtureAt is a server whose clock (and its ledger's) stands at now.
+func newFixtureAt(t *testing.T, now time.Time, authFor func(base string, pool *pgxpool.Pool) server.AuthOptions) fixture {
+	t.Helper()
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	l, err := ledger.Open(ctx, pool, ledger.Options{Location: time.UTC})
+	// The ledger keeps the server's clock: what a page offers to close is what the
+	// ledger lets close.
+	l, err := ledger.Open(ctx, pool, ledger.Options{Location: time.UTC, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +63,7 @@ func newFixtureWith(t *testing.T, authFor func(base string, pool *pgxpool.Pool) 
 	}
 	s, err := server.New(server.Options{Ledger: l, SiteName: "Test U", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Auth: authFor("http://"+ln.Addr().String(), pool),
-		Now:  func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }})
+		Now:  func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +72,7 @@ func newFixtureWith(t *testing.T, authFor func(base string, pool *pgxpool.Pool) 
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return fixture{l: l, srv: srv, auth: auth.NewStore(pool, func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) }, 0)}
+	return fixture{l: l, srv: srv, auth: auth.NewStore(pool, func() time.Time { return now }, 0)}
 }
 
 // session signs login in and returns the cookie's token and the CSRF token.
