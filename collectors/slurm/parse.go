@@ -142,6 +142,9 @@ type Format struct {
 	// Account charges every job of a dump that has no Account column (a per-project
 	// dump); it is refused when the dump has one.
 	Account string
+	// anyFields reads a dump whatever it lacks (tests comparing efficiency with
+	// tools whose dumps carry no Account or Start); billing never uses it.
+	anyFields bool
 }
 
 // NewReader reads output with a header line (fields in any order, extra fields
@@ -159,7 +162,7 @@ func NewReader(r io.Reader, delim string) (*Reader, error) {
 	if n := len(names); n > 1 && names[n-1] == "" {
 		names, rd.trailing = names[:n-1], true
 	}
-	if err := rd.setHeader(names, ""); err != nil {
+	if err := rd.setHeader(names, "", false); err != nil {
 		return nil, err
 	}
 	return rd, nil
@@ -168,7 +171,7 @@ func NewReader(r io.Reader, delim string) (*Reader, error) {
 // NewHeaderlessReader reads --noheader output whose fields are exactly FormatList.
 func NewHeaderlessReader(r io.Reader, delim string) *Reader {
 	rd := &Reader{br: bufio.NewReaderSize(r, 1<<20), delim: delim}
-	if err := rd.setHeader(fieldNames[:nFormat], ""); err != nil {
+	if err := rd.setHeader(fieldNames[:nFormat], "", false); err != nil {
 		panic(err) // our own field list always has every required field
 	}
 	return rd
@@ -187,7 +190,7 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 	}
 	if names, delim, trailing, ok := detectHeader(first, f.Delimiter); ok {
 		rd.delim, rd.trailing = delim, trailing
-		return rd, rd.setHeader(names, f.Account)
+		return rd, rd.setHeader(names, f.Account, f.anyFields)
 	}
 	names := f.Fields
 	if len(names) == 0 {
@@ -206,7 +209,7 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 	}
 	rd.trailing = strings.HasSuffix(first, rd.delim) && len(rd.split(first)) == len(names)+1
 	rd.pending, rd.havePend = first, true // a row: read it again
-	return rd, rd.setHeader(names, f.Account)
+	return rd, rd.setHeader(names, f.Account, f.anyFields)
 }
 
 // firstLine returns the first line that is not blank.
@@ -322,7 +325,7 @@ func guessDelimiter(line string, n int) (string, error) {
 
 // setHeader maps columns to fields, by name then by sacct's aliases, and refuses a
 // dump that lacks what billing needs, naming exactly what is missing.
-func (rd *Reader) setHeader(names []string, account string) error {
+func (rd *Reader) setHeader(names []string, account string, anyFields bool) error {
 	rd.columns = len(names)
 	rd.pos = make([]int, len(names))
 	rd.kinds = make([]kind, len(names))
@@ -361,7 +364,7 @@ func (rd *Reader) setHeader(names []string, account string) error {
 			missing = append(missing, req.name)
 		}
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && !anyFields {
 		hint := ""
 		if !seen[fAccount] {
 			hint = " (a dump of one project's jobs may name its account with --account)"

@@ -377,3 +377,147 @@ func TestPeerJobinfo(t *testing.T) {
 		t.Errorf("only %d jobs compared", compared)
 	}
 }
+
+// reportseffJobs reads a reportseff fixture file into its "## KEY" sections' lines.
+func reportseffJobs(t *testing.T, name string) map[string]string {
+	t.Helper()
+	jobs := map[string]string{}
+	key := ""
+	sc := bufio.NewScanner(openPeer(t, name))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			key = strings.TrimPrefix(line, "## ")
+		case strings.HasPrefix(line, "#") || key == "":
+		default:
+			jobs[key] += line + "\n"
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// reportseffEff computes, from one job's lines, what reportseff's CPUEff and
+// MemEff measure, with Parsimony's own reading: used core-seconds (the steps'
+// TotalCPU, whole seconds) over AllocCPUS × Elapsed, and the largest step's peak
+// memory (MaxRSS × NTasks) over what was reserved (for a dump without AllocTRES,
+// ReqMem: per CPU with c, per node with n).
+func reportseffEff(t *testing.T, lines string, fields []string) (state, elapsed, cpuEff, memEff string) {
+	t.Helper()
+	rd, err := NewDumpReader(strings.NewReader(lines), Format{Fields: fields, anyFields: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j *job
+	for {
+		row, bad, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || bad != nil {
+			t.Fatalf("%v %+v", err, bad)
+		}
+		if !row.isStep() {
+			if j != nil {
+				t.Fatalf("two allocations in %q", lines)
+			}
+			j = &job{alloc: row}
+			continue
+		}
+		if reason := j.addStep(&row); reason != "" {
+			t.Fatal(reason)
+		}
+	}
+	a := &j.alloc
+	state = baseState(a.f[fState])
+	if state == "PENDING" {
+		return state, "---", "---", "---"
+	}
+	secs, err := a.elapsed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus, _ := strconv.ParseInt(a.f[fAllocCPUS], 10, 64)
+	nodes, _ := strconv.ParseInt(a.f[fNNodes], 10, 64)
+	var conv Converter
+	tres, reason := conv.billedTRES(a, cpus, nodes)
+	if reason != "" || conv.Stats.ReqFallback != 1 {
+		t.Fatalf("reserved memory: %s, fallback %d", reason, conv.Stats.ReqFallback)
+	}
+	elapsed = a.f[fElapsed]
+	cpuEff = "---"
+	if secs > 0 {
+		cpuEff = fmt.Sprintf("%.1f", 100*float64(j.totalCPU/time.Second)/float64(cpus*secs))
+	}
+	memEff = fmt.Sprintf("%.1f", 100*float64(j.maxRSS)/float64(tres.MemB))
+	return state, elapsed, cpuEff, memEff
+}
+
+// Princeton's sacct lines, as reportseff's tests hold them (^|^ and --parsable's
+// trailing one, no header, no User, Account, Start or End): as a dump they are
+// refused naming exactly what billing lacks; read for efficiency they give
+// reportseff's asserted CPU and memory efficiency for every job it asserts.
+// Deliberate difference: none in the values; reportseff shows the array task
+// 24221219 as 24220929_421, Parsimony keys it by JobIDRaw and keeps the JobID.
+func TestPeerReportseff(t *testing.T) {
+	console := reportseffJobs(t, "reportseff/console_jobs.txt")
+	conftest := reportseffJobs(t, "reportseff/conftest_jobs.txt")
+	withTime := strings.Split("AdminComment,AllocCPUS,Elapsed,JobID,JobIDRaw,MaxRSS,NNodes,NTasks,ReqMem,State,Timelimit,TotalCPU", ",")
+	noTime := strings.Split("AdminComment,AllocCPUS,Elapsed,JobID,JobIDRaw,MaxRSS,NNodes,NTasks,ReqMem,State,TotalCPU", ",")
+	conftestFields := strings.Split("AdminComment,AllocCPUS,Elapsed,JobID,JobIDRaw,MaxRSS,NNodes,ReqMem,State,Timelimit,TotalCPU,NTasks", ",")
+
+	_, err := NewDumpReader(strings.NewReader(console["24418435"]), Format{Fields: withTime})
+	if err == nil || !strings.Contains(err.Error(), "lacks User, Account, Start, End, which billing needs") {
+		t.Errorf("reportseff's dump as a billing dump: %v; want it refused naming User, Account, Start, End", err)
+	}
+
+	expected := bufio.NewScanner(openPeer(t, "reportseff/expected.tsv"))
+	checked := 0
+	for expected.Scan() {
+		line := expected.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		col := strings.Split(line, "\t")
+		raw, state, elapsed, cpuEff, memEff := col[0], col[2], col[3], col[4], col[5]
+		var lines string
+		var fields []string
+		switch raw {
+		case "25569410":
+			lines = console["25569410_notime"]
+		case "6196869":
+			lines, fields = conftest["multinode_job"], conftestFields[:11]
+		case "131042":
+			lines, fields = conftest["issue_41"], conftestFields
+		case "8205464":
+			lines, fields = conftest["short_job"], conftestFields[:11]
+		default:
+			lines = console[raw]
+		}
+		if lines == "" {
+			t.Fatalf("no fixture lines for %s", raw)
+		}
+		if fields == nil {
+			// console_jobs' format has Timelimit for some jobs only: 12 fields
+			// (12 delimiters with --parsable's trailing one) with it, 11 without.
+			fields = noTime
+			if first, _, _ := strings.Cut(lines, "\n"); strings.Count(first, "^|^") == len(withTime) {
+				fields = withTime
+			}
+		}
+		gotState, gotElapsed, gotCPU, gotMem := reportseffEff(t, lines, fields)
+		if memEff == "-" {
+			gotMem = "-" // not asserted by reportseff
+		}
+		if gotState != state || (elapsed != "---" && gotElapsed != elapsed) || gotCPU != cpuEff || gotMem != memEff {
+			t.Errorf("%s: %s %s CPU %s%% mem %s%%, reportseff %s %s %s%% %s%%", raw, gotState, gotElapsed, gotCPU, gotMem, state, elapsed, cpuEff, memEff)
+		}
+		checked++
+	}
+	if checked != 8 {
+		t.Errorf("checked %d jobs, want the 8 of expected.tsv", checked)
+	}
+}
