@@ -64,6 +64,8 @@ type Ledger struct {
 	partitions map[time.Time]bool // usage partitions known to exist, by local month start
 
 	cache summaryCache
+
+	runLocks runLocks // the advisory locks of the collector runs this process has going
 }
 
 // Open checks the database against opts and returns a Ledger on pool.
