@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Parsimony needs to build, run its demo and run its tests on Debian or
-# Ubuntu: PostgreSQL's server binaries (initdb, pg_ctl, postgres), make, and Chromium
-# (the end-to-end tests drive it headless). Go itself
+# Ubuntu: PostgreSQL's server binaries (initdb, pg_ctl, postgres), make, Chromium
+# (the end-to-end tests drive it headless) and poppler-utils (pdftotext, which the
+# statement PDF tests read their documents back with). Go itself
 # must be installed (https://go.dev/doc/install); everything Go is fetched by `go`.
 # Safe to run again; does nothing when all is there.
 set -euo pipefail
@@ -16,6 +17,10 @@ have_postgres || missing+=(postgresql)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+# pdftotext: the statement PDF tests read back the text of the documents they render.
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# DejaVu Sans: the font statement PDFs embed (and their tests expect).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"codeberg.org/go-pdf/fpdf"
 
@@ -51,11 +50,25 @@ type pdfOptions struct {
 // PDF writes st as an A4 PDF: the header block, the lines by kind with the
 // totals, the split by subgroup and by user, and on every page a footer with the
 // content hash and "Page N of M". Page contents are compressed.
+//
+// Any text prints: each character the font cannot draw (one above U+FFFF such as
+// an emoji, a control character, invalid UTF-8) is drawn as the replacement
+// character � (see glyphs.go), and nothing is written if the document cannot be
+// laid out.
 func PDF(w io.Writer, siteName string, st ledger.Statement) error {
 	return writePDF(w, siteName, st, pdfOptions{fontDir: defaultFontDir, compress: true})
 }
 
-func writePDF(w io.Writer, siteName string, st ledger.Statement, o pdfOptions) error {
+func writePDF(w io.Writer, siteName string, st ledger.Statement, o pdfOptions) (err error) {
+	// fpdf panics on some input it does not expect (it indexed its width table
+	// with emoji). Text is mapped so that it no longer does; should another such
+	// case exist, this statement fails with an error instead of taking the web
+	// server's request or a whole export down with it.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("lay out statement %s as PDF: fpdf panicked: %v", st.Number, r)
+		}
+	}()
 	f, err := buildPDF(siteName, st, o)
 	if err != nil {
 		return err
@@ -69,7 +82,10 @@ func writePDF(w io.Writer, siteName string, st ledger.Statement, o pdfOptions) e
 // buildPDF lays the statement out twice: once to count the pages, then again
 // with the count known for "Page N of M" (the footer does not change the layout).
 func buildPDF(siteName string, st ledger.Statement, o pdfOptions) (*fpdf.Fpdf, error) {
-	fonts := loadFonts(o.fontDir)
+	fonts, err := loadFonts(o.fontDir)
+	if err != nil {
+		return nil, fmt.Errorf("lay out statement %s as PDF: %w", st.Number, err)
+	}
 	pages := 0
 	for pass := 0; ; pass++ {
 		d := newDoc(siteName, st, o, fonts, pages)
@@ -84,19 +100,33 @@ func buildPDF(siteName string, st ledger.Statement, o pdfOptions) (*fpdf.Fpdf, e
 	}
 }
 
-// fontFiles are the TrueType fonts to embed; nil when they are not installed.
-type fontFiles struct{ regular, bold []byte }
+// fontFiles are the TrueType fonts to embed, with the characters each can
+// draw; nil when they are not installed.
+type fontFiles struct {
+	regular, bold       []byte
+	regularSet, boldSet charset
+}
 
-func loadFonts(dir string) fontFiles {
-	regular, err := os.ReadFile(filepath.Join(dir, "DejaVuSans.ttf"))
+// loadFonts reads DejaVu Sans from dir. Fonts that are not installed are no
+// error (the PDF uses a core font); fonts that are there but cannot be read are.
+func loadFonts(dir string) (fontFiles, error) {
+	regularPath, boldPath := filepath.Join(dir, "DejaVuSans.ttf"), filepath.Join(dir, "DejaVuSans-Bold.ttf")
+	regular, err := os.ReadFile(regularPath)
 	if err != nil {
-		return fontFiles{}
+		return fontFiles{}, nil
 	}
-	bold, err := os.ReadFile(filepath.Join(dir, "DejaVuSans-Bold.ttf"))
+	bold, err := os.ReadFile(boldPath)
 	if err != nil {
-		return fontFiles{}
+		return fontFiles{}, nil
 	}
-	return fontFiles{regular: regular, bold: bold}
+	ff := fontFiles{regular: regular, bold: bold}
+	if ff.regularSet, err = ttfCharset(regularPath); err != nil {
+		return fontFiles{}, fmt.Errorf("read font %s: %w", regularPath, err)
+	}
+	if ff.boldSet, err = ttfCharset(boldPath); err != nil {
+		return fontFiles{}, fmt.Errorf("read font %s: %w", boldPath, err)
+	}
+	return ff, nil
 }
 
 // doc is one statement being laid out.
@@ -108,7 +138,9 @@ type doc struct {
 	pages  int    // total, for "Page N of M"; 0 while counting
 	family string
 	utf8   bool
-	tr     func(string) string // UTF-8 to what the font takes
+	style  string              // the current font's: "" or "B"
+	sets   map[string]charset  // what each style can draw
+	encode func(string) string // printable UTF-8 to what the font takes
 }
 
 func newDoc(site string, st ledger.Statement, o pdfOptions, fonts fontFiles, pages int) *doc {
@@ -120,9 +152,9 @@ func newDoc(site string, st ledger.Statement, o pdfOptions, fonts fontFiles, pag
 		f.SetModificationDate(st.GeneratedAt)
 	}
 	period := views.StatementPeriod(st.Period)
-	f.SetTitle("Statement "+st.Number, true)
-	f.SetSubject(st.GroupName+", "+period, true)
-	f.SetAuthor(site, true)
+	f.SetTitle(infoString("Statement "+st.Number), false)
+	f.SetSubject(infoString(st.GroupName+", "+period), false)
+	f.SetAuthor(infoString(site), false)
 	f.SetCreator("Parsimony", false)
 	f.SetMargins(margin, margin, margin)
 	f.SetAutoPageBreak(true, pageH-bottomLimit)
@@ -130,9 +162,12 @@ func newDoc(site string, st ledger.Statement, o pdfOptions, fonts fontFiles, pag
 	if fonts.regular != nil {
 		f.AddUTF8FontFromBytes("DejaVu", "", fonts.regular)
 		f.AddUTF8FontFromBytes("DejaVu", "B", fonts.bold)
-		d.family, d.utf8, d.tr = "DejaVu", true, func(s string) string { return s }
+		d.family, d.utf8, d.encode = "DejaVu", true, func(s string) string { return s }
+		d.sets = map[string]charset{"": fonts.regularSet, "B": fonts.boldSet}
 	} else {
-		d.family, d.tr = "Helvetica", f.UnicodeTranslatorFromDescriptor("")
+		d.family, d.encode = "Helvetica", f.UnicodeTranslatorFromDescriptor("")
+		core := coreCharset(d.encode)
+		d.sets = map[string]charset{"": core, "B": core}
 	}
 	f.SetHeaderFuncMode(d.runningHeader, true)
 	f.SetFooterFunc(d.footer)
@@ -147,8 +182,15 @@ func (d *doc) render() {
 	d.users()
 }
 
-func (d *doc) font(style string, size float64) { d.pdf.SetFont(d.family, style, size) }
-func (d *doc) color(g int)                     { d.pdf.SetTextColor(g, g, g) }
+func (d *doc) font(style string, size float64) {
+	d.style = style
+	d.pdf.SetFont(d.family, style, size)
+}
+
+// tr maps s to what the current font draws (see glyphs.go) in the encoding it
+// takes. Every string a document draws from a statement goes through it.
+func (d *doc) tr(s string) string { return d.encode(d.sets[d.style].printable(s)) }
+func (d *doc) color(g int)        { d.pdf.SetTextColor(g, g, g) }
 
 // text writes s in a cell of width w at the current position, without moving to
 // the next line.
@@ -158,35 +200,88 @@ func (d *doc) text(w, h float64, s, align string) {
 
 // wrap splits s into lines that fit width w (cell padding included) in the
 // current font: at spaces, else after a hyphen or slash, else inside a word too
-// long for a line. The lines are ready to write (translated for a core font).
-func (d *doc) wrap(s string, w float64) []string {
+// long for a line. The lines are ready to write (mapped and encoded for the
+// font). Past maxLines the text is cut and the last line ends in an ellipsis:
+// a row never breaks across pages, so a name as long as a book must not make one
+// taller than a page (the HTML statement shows it whole).
+func (d *doc) wrap(s string, w float64, maxLines int) []string {
 	avail := w - 2*d.pdf.GetCellMargin()
-	width := func(x string) float64 { return d.pdf.GetStringWidth(d.tr(strings.TrimRight(x, " "))) }
-	var lines []string
-	line := ""
-	for _, tok := range breakable(s) {
-		if line != "" && width(line+tok) > avail {
-			lines = append(lines, line)
-			line = ""
+	s = d.sets[d.style].printable(s)
+	// Widths add up rune by rune (fpdf does not kern), so each is measured once
+	// and a line is never re-measured from its start: long text wraps in linear
+	// time.
+	widths := map[rune]float64{}
+	rw := func(r rune) float64 {
+		x, ok := widths[r]
+		if !ok {
+			x = d.pdf.GetStringWidth(d.encode(string(r)))
+			widths[r] = x
 		}
-		line += tok
-		for width(line) > avail { // a word longer than a line
-			cut := 0
-			for i, r := range line {
-				if cut > 0 && width(line[:i+utf8.RuneLen(r)]) > avail {
-					break
-				}
-				cut = i + utf8.RuneLen(r)
+		return x
+	}
+	width := func(x string) float64 {
+		sum := 0.0
+		for _, r := range x {
+			sum += rw(r)
+		}
+		return sum
+	}
+	var lines []string
+	line, lineW := "", 0.0
+	full := func() bool { return len(lines) >= maxLines }
+	flush := func() {
+		lines = append(lines, strings.TrimRight(line, " "))
+		line, lineW = "", 0
+	}
+	cut := false
+tokens:
+	for _, tok := range breakable(s) {
+		if full() {
+			cut = true
+			break
+		}
+		trimmed := width(strings.TrimRight(tok, " "))
+		if line != "" && lineW+trimmed > avail {
+			flush()
+			if full() {
+				cut = true
+				break
 			}
-			lines = append(lines, line[:cut])
-			line = line[cut:]
+		}
+		if lineW+trimmed <= avail {
+			line += tok
+			lineW += width(tok)
+			continue
+		}
+		for _, r := range tok { // a word longer than a line: cut it between characters
+			x := rw(r)
+			if line != "" && r != ' ' && lineW+x > avail {
+				flush()
+				if full() {
+					cut = true
+					break tokens
+				}
+			}
+			line += string(r)
+			lineW += x
 		}
 	}
-	if line != "" || len(lines) == 0 {
-		lines = append(lines, line)
+	if !cut && (line != "" || len(lines) == 0) {
+		lines = append(lines, strings.TrimRight(line, " "))
+	}
+	if cut {
+		last := []rune(lines[len(lines)-1])
+		ell := "…"
+		if !d.sets[d.style].has('…') {
+			ell = "..."
+		}
+		for len(last) > 0 && width(string(last))+width(ell) > avail {
+			last = last[:len(last)-1]
+		}
+		lines[len(lines)-1] = strings.TrimRight(string(last), " ") + ell
 	}
 	for i, l := range lines {
-		lines[i] = d.tr(strings.TrimRight(l, " "))
+		lines[i] = d.encode(l)
 	}
 	return lines
 }
@@ -304,7 +399,7 @@ func (d *doc) head() {
 			style = ""
 		}
 		d.font(style, 9)
-		for _, line := range d.wrap(value, leftW-labelCol) {
+		for _, line := range d.wrap(value, leftW-labelCol, maxHeadLines) {
 			f.SetXY(margin+labelCol, yl)
 			f.CellFormat(leftW-labelCol, lh, line, "", 0, "L", false, 0, "")
 			yl += lh
@@ -411,6 +506,13 @@ type rowStyle struct {
 
 const rowPad = 1.0 // vertical padding of a table row, mm
 
+// The most lines a value takes: in the header block (which is not paginated)
+// and in a table cell (a row must fit on a page, about 60 lines of body text).
+const (
+	maxHeadLines = 6
+	maxCellLines = 40
+)
+
 // rowHeight is the height of a one-line row.
 func rowHeight(size float64) float64 { return lineHeight(size) + 2*rowPad }
 
@@ -474,7 +576,7 @@ func (d *doc) row(t *table, cells []cell, s rowStyle) {
 			}
 			p.lines = []string{d.tr(c.text)}
 		} else {
-			p.lines = d.wrap(c.text, p.w)
+			p.lines = d.wrap(c.text, p.w, maxCellLines)
 		}
 		n = max(n, len(p.lines))
 		ps = append(ps, p)
@@ -684,5 +786,16 @@ func (d *doc) footer() {
 	d.text(lw, 3.5, label, "L")
 	f.SetFont("Courier", "", 7)
 	f.SetXY(margin+lw, y)
-	f.CellFormat(contentW-lw, 3.5, d.st.ContentHash, "", 0, "L", false, 0, "")
+	f.CellFormat(contentW-lw, 3.5, asciiOnly(d.st.ContentHash), "", 0, "L", false, 0, "")
+}
+
+// asciiOnly keeps the printable ASCII of s (a hex hash, for the core Courier
+// font) and writes '?' for anything else.
+func asciiOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7E {
+			return '?'
+		}
+		return r
+	}, s)
 }

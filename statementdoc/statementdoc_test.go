@@ -257,13 +257,13 @@ func utf16be(s string) string {
 	return string(b)
 }
 
-// pdfText extracts a PDF's text with pdftotext, or says why it cannot.
+// pdfText extracts a PDF's text with pdftotext (poppler-utils). The tests need
+// it: it fails, saying how to install it, when it is missing.
 func pdfText(t *testing.T, pdf []byte) (string, bool) {
 	t.Helper()
 	bin, err := exec.LookPath("pdftotext")
 	if err != nil {
-		t.Log("pdftotext is not installed: text extraction not checked")
-		return "", false
+		t.Fatal("pdftotext is not installed: run scripts/install-deps.sh (or apt-get install poppler-utils)")
 	}
 	path := filepath.Join(t.TempDir(), "statement.pdf")
 	if err := os.WriteFile(path, pdf, 0o600); err != nil {
@@ -459,5 +459,116 @@ func TestWriteSamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", path)
+	}
+}
+
+// hostileStatement is the short sample with a character from every plane and
+// every kind of troublesome text in the names, a job name, the adjustment
+// reasons and the site: each field's input, and what its printed text must
+// read with DejaVu (every character kept but those the font has no glyph for,
+// drawn as �).
+func hostileStatement() (ledger.Statement, []struct{ in, want string }) {
+	st := sampleStatement(false)
+	cases := []struct{ in, want string }{
+		{"Lab 🧬 Genomics 𝔸 & 𠀀 (planes 1, 2) — Zoë", "Lab � Genomics � & � (planes 1, 2) — Zoë"},
+		{"Jürgen 😀 Müller", "Jürgen � Müller"},
+		{"Nul\x00bell\x07del\x7fc1\u0085tab\tend", "Nul�bell�del�c1 tab end"},
+		{"bad\xffutf8 \xe2\x82 and \uFFFD kept", "bad�utf8 �� and � kept"},
+		{"Refund for job 🚀-align_𝑥.sh", "Refund for job �-align_�.sh"},
+		{"Credit 💶 for the outage 🎉", "Credit � for the outage �"},
+		{"CC-\U0010FFFF-\U000F0000-\U000E0041x", "CC-�-�-x"}, // planes 16 and 15 (private use); a tag character is invisible
+		{"Łukasz\u200b Nowak \u202eevil", "Łukasz\u200b Nowak evil"}, // an override is dropped: it cannot disguise a name
+		{"Imaging \u4e2d\u6587 ❤\ufe0f", "Imaging �� ❤\ufe0f"},       // DejaVu has no CJK
+	}
+	st.GroupName = cases[0].in
+	st.Users[0].Name = cases[1].in
+	st.Users[1].Name = cases[2].in
+	st.Users[2].Name = cases[3].in
+	st.CostCentre = cases[6].in
+	st.Users[3].Name = cases[7].in
+	st.Subgroups[3].Name = cases[8].in
+	st.PI = "Zoë Smith " + strings.Repeat("🧬", 3) + strings.Repeat("x", 400) // very long, unbroken
+	for i := range st.Lines {
+		switch st.Lines[i].Kind {
+		case ledger.LineAdjustment:
+			if strings.HasPrefix(st.Lines[i].Description, "Credit") {
+				st.Lines[i].Description = cases[5].in
+			} else {
+				st.Lines[i].Description = cases[4].in
+			}
+		}
+	}
+	return st, cases
+}
+
+// TestPDFEveryCharacterPrints: a statement whose group, user, job names and
+// adjustment reasons hold emoji and characters of other planes, controls,
+// invalid UTF-8 and a very long name renders a valid PDF — with DejaVu and
+// with the core font — that keeps every other character. On the old code fpdf
+// panicked (index out of range [65536]).
+func TestPDFEveryCharacterPrints(t *testing.T) {
+	st, cases := hostileStatement()
+	for _, font := range []struct {
+		name, dir string
+	}{{"DejaVu", defaultFontDir}, {"core font", ""}} {
+		t.Run(font.name, func(t *testing.T) {
+			dir := font.dir
+			if dir == "" {
+				dir = t.TempDir()
+			}
+			var buf bytes.Buffer
+			if err := writePDF(&buf, "University HPC 🏛 — Research Computing", st, pdfOptions{fontDir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			checkPDFFile(t, b, bytes.Count(b, []byte("/Type /Page"))-bytes.Count(b, []byte("/Type /Pages")))
+			// The document information keeps the name whole: it needs no font.
+			if !bytes.Contains(b, []byte(utf16be("Lab 🧬 Genomics 𝔸"))) {
+				t.Error("the PDF's subject does not hold the group's name with its emoji")
+			}
+			text, _ := pdfText(t, b)
+			flat := strings.Join(strings.Fields(text), " ")
+			for _, c := range cases {
+				want := c.want
+				if font.dir == "" { // cp1252: what it lacks prints as '?', invisible characters as nothing
+					want = strings.Map(func(r rune) rune {
+						switch r {
+						case '\uFFFD', '❤', 'Ł':
+							return '?'
+						case '\u200b', '\ufe0f':
+							return -1
+						}
+						return r
+					}, want)
+				}
+				if !strings.Contains(flat, strings.Join(strings.Fields(want), " ")) {
+					t.Errorf("the PDF's text lacks %q (from %q)", want, c.in)
+				}
+			}
+			for _, want := range []string{"Zoë Smith", "xxxxxxxxxx", ledger.FormatMinor(st.TotalMinor, st.MinorDigits), "Research Computing"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("the PDF's text lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestPDFHugeName: a name as long as a book is cut, with an ellipsis, where it
+// would no longer fit on a page, and lays out in reasonable time.
+func TestPDFHugeName(t *testing.T) {
+	st := sampleStatement(false)
+	st.GroupName = strings.Repeat("Genomics", 50_000) // 400 kB, no space
+	st.Users[0].Name = strings.Repeat("Jürgen Müller ", 30_000)
+	var buf bytes.Buffer
+	if err := writePDF(&buf, "University HPC", st, pdfOptions{fontDir: defaultFontDir}); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := pdfText(t, buf.Bytes())
+	if !strings.Contains(text, "…") || !strings.Contains(text, "GenomicsGenomics") || !strings.Contains(text, "Jürgen Müller Jürgen") {
+		t.Errorf("the long names are not cut with an ellipsis:\n%s", text[:min(len(text), 3000)])
+	}
+	if n := strings.Count(text, "\f"); n > 3 {
+		t.Errorf("%d pages for a short statement with long names", n)
 	}
 }
