@@ -476,7 +476,7 @@ func hostileStatement() (ledger.Statement, []struct{ in, want string }) {
 		{"bad\xffutf8 \xe2\x82 and \uFFFD kept", "bad�utf8 �� and � kept"},
 		{"Refund for job 🚀-align_𝑥.sh", "Refund for job �-align_�.sh"},
 		{"Credit 💶 for the outage 🎉", "Credit � for the outage �"},
-		{"CC-\U0010FFFF-\U000F0000-\U000E0041x", "CC-�-�-x"}, // planes 16 and 15 (private use); a tag character is invisible
+		{"CC-\U0010FFFF-\U000F0000-\U000E0041x", "CC-�-�-x"},         // planes 16 and 15 (private use); a tag character is invisible
 		{"Łukasz\u200b Nowak \u202eevil", "Łukasz\u200b Nowak evil"}, // an override is dropped: it cannot disguise a name
 		{"Imaging \u4e2d\u6587 ❤\ufe0f", "Imaging �� ❤\ufe0f"},       // DejaVu has no CJK
 	}
