@@ -3,7 +3,6 @@
 package report
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"math/big"
@@ -11,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
@@ -62,9 +62,15 @@ func keyColumns(by []string) []string {
 
 // WriteCSV writes a header row — the --by keys in order, then resource, unit,
 // quantity, allocated, used — and one row per report row, quantities in base units.
+// Key cells (group, user, cluster names…) that a spreadsheet would run as a
+// formula start with a single quote (package csvsafe); the quantities are numbers.
 func WriteCSV(w io.Writer, by []string, rows []ledger.ReportRow) error {
-	cw := csv.NewWriter(w)
 	header := append(keyColumns(by), "resource", "unit", "quantity", "allocated", "used")
+	numeric, err := csvsafe.Columns(header, "quantity", "allocated", "used")
+	if err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	cw := csvsafe.NewWriter(w, numeric)
 	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
@@ -74,8 +80,7 @@ func WriteCSV(w io.Writer, by []string, rows []ledger.ReportRow) error {
 			return fmt.Errorf("write csv: %w", err)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.Flush(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	return nil

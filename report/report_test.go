@@ -62,6 +62,23 @@ func TestWriteCSV(t *testing.T) {
 	}
 }
 
+// TestWriteCSVNeutralisesFormulas: group, user and cluster names a spreadsheet
+// would run as formulas come out with a quote in front; quantities, a negative
+// one among them, stay numbers.
+func TestWriteCSVNeutralisesFormulas(t *testing.T) {
+	var b bytes.Buffer
+	rs := []ledger.ReportRow{{Keys: []string{"=HYPERLINK(\"http://evil\")", "@ann", "-2+3+cmd|' /C calc'!A0", "\tnormal"},
+		Resource: "cpu", Unit: "core-seconds", Quantity: big.NewInt(-3600), Allocated: big.NewInt(7200), Used: big.NewInt(3600)}}
+	if err := WriteCSV(&b, []string{"group", "user", "cluster", "partition"}, rs); err != nil {
+		t.Fatal(err)
+	}
+	want := "group,user,cluster,partition,resource,unit,quantity,allocated,used\n" +
+		"\"'=HYPERLINK(\"\"http://evil\"\")\",'@ann,'-2+3+cmd|' /C calc'!A0,'\tnormal,cpu,core-seconds,-3600,7200,3600\n"
+	if b.String() != want {
+		t.Errorf("csv:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteTable(&b, []string{"group", "user"}, rows()); err != nil {
