@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
 )
@@ -565,12 +565,16 @@ func (s *Server) tableCSV(w http.ResponseWriter, r *http.Request, slug, id strin
 		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, slug, id))
-		cw := csv.NewWriter(w)
+		// Names a spreadsheet would run as formulas are quoted; the table's numeric
+		// columns are written as they are (package csvsafe).
+		cw := csvsafe.NewWriter(w, t.Numeric)
 		cw.Write(append(append([]string{}, t.Head...), "note"))
 		for _, row := range t.Rows {
 			cw.Write(append(append([]string{}, row.Cells...), row.Hint))
 		}
-		cw.Flush()
+		if err := cw.Flush(); err != nil {
+			s.log.Warn("table csv not written whole", "table", id, "err", err)
+		}
 		return
 	}
 	s.notFound(w, r)
