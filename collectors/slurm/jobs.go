@@ -304,7 +304,7 @@ func (c *Converter) span(a *Row, now time.Time) (start, end time.Time, elapsed i
 		return start, end, 0, false, "End: " + err.Error()
 	case end.Before(start):
 		return start, end, 0, false, fmt.Sprintf("End %s is before Start %s", a.f[fEnd], a.f[fStart])
-	case absDuration(end.Sub(start)-time.Duration(elapsed)*time.Second) == time.Hour:
+	case absDuration(end.Sub(start)-time.Duration(elapsed)*time.Second) == time.Hour && nearDSTChange(a, start, end):
 		// Local times an hour off from ElapsedRaw: one of them fell in the hour a
 		// DST change repeats, which wall-clock times cannot tell apart. ElapsedRaw is
 		// authoritative; End is taken as read (a job rarely ends in that hour).
@@ -317,6 +317,23 @@ func (c *Converter) span(a *Row, now time.Time) (start, end time.Time, elapsed i
 			elapsed, a.f[fEnd], a.f[fStart], int64(end.Sub(start)/time.Second))
 	}
 	return start, end, elapsed, elapsed > 0, ""
+}
+
+// nearDSTChange says whether a row's local Start or End lies within two hours of
+// a change of its zone's offset, where a wall-clock time can be an hour off. Epoch
+// times never are.
+func nearDSTChange(a *Row, start, end time.Time) bool {
+	if digits(a.f[fStart]) && digits(a.f[fEnd]) {
+		return false
+	}
+	for _, t := range []time.Time{start, end} {
+		_, before := t.Add(-2 * time.Hour).Zone()
+		_, after := t.Add(2 * time.Hour).Zone()
+		if before != after {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLimit counts a running job charged past its time limit: the dump's time is

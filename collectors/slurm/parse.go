@@ -190,7 +190,10 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 	}
 	if names, delim, trailing, ok := detectHeader(first, f.Delimiter); ok {
 		rd.delim, rd.trailing = delim, trailing
-		return rd, rd.setHeader(names, f.Account, f.anyFields)
+		if err := rd.setHeader(names, f.Account, f.anyFields); err != nil {
+			return nil, err
+		}
+		return rd, nil
 	}
 	names := f.Fields
 	if len(names) == 0 {
@@ -207,9 +210,37 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 			return nil, err
 		}
 	}
-	rd.trailing = strings.HasSuffix(first, rd.delim) && len(rd.split(first)) == len(names)+1
 	rd.pending, rd.havePend = first, true // a row: read it again
-	return rd, rd.setHeader(names, f.Account, f.anyFields)
+	if err := rd.setHeader(names, f.Account, f.anyFields); err != nil {
+		return nil, err
+	}
+	// sacct --parsable ends every line with the delimiter; so does a line whose last
+	// value is empty. The first line tells them apart: with the trailing delimiter
+	// taken off, it must still read as a row.
+	if strings.HasSuffix(first, rd.delim) {
+		rd.trailing = true
+		rd.trailing = rd.fits(first)
+	}
+	return rd, nil
+}
+
+// fits says whether line reads as a row: as many fields as columns, each of its
+// kind, or more that placeExtra can place.
+func (rd *Reader) fits(line string) bool {
+	fields := rd.split(line)
+	switch {
+	case len(fields) == rd.columns:
+		for i, v := range fields {
+			if !rd.kinds[i].valid(v) {
+				return false
+			}
+		}
+		return true
+	case len(fields) > rd.columns:
+		_, reason := rd.placeExtra(fields)
+		return reason == ""
+	}
+	return false
 }
 
 // firstLine returns the first line that is not blank.
