@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/csv"
 	"errors"
 	"math"
 	"math/big"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
@@ -154,7 +154,9 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("format") == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+g.Slug+`-`+by+`.csv"`)
-		cw := csv.NewWriter(w)
+		// A group, user or cluster name a spreadsheet would run as a formula is
+		// quoted; amount and quantity stay numbers (package csvsafe).
+		cw := csvsafe.NewWriter(w, []bool{false, false, true, false, true, false, false})
 		cw.Write([]string{by, "resource", "amount", "currency", "quantity", "from", "to"})
 		for _, it := range items {
 			q := it.Quantity
@@ -164,7 +166,9 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 			cw.Write([]string{it.Key, it.Resource, it.Amount, cur, q,
 				win.From.Format(time.DateOnly), win.To.AddDate(0, 0, -1).Format(time.DateOnly)})
 		}
-		cw.Flush()
+		if err := cw.Flush(); err != nil {
+			s.log.Warn("api csv not written whole", "group", g.Slug, "by", by, "err", err)
+		}
 		return
 	}
 	if items == nil {
