@@ -15,7 +15,7 @@ import (
 type ledgerCollector struct {
 	l *ledger.Ledger
 
-	lastSuccess, lastRecords, lastDuration, quarantined, lastRated, up *prometheus.Desc
+	lastSuccess, lastRecords, lastDuration, lastState, abandoned, quarantined, lastRated, up *prometheus.Desc
 }
 
 func newLedgerCollector(l *ledger.Ledger) *ledgerCollector {
@@ -26,6 +26,10 @@ func newLedgerCollector(l *ledger.Ledger) *ledgerCollector {
 			"Records of each collector's last run, by what became of them.", []string{"source", "cluster", "outcome"}, nil),
 		lastDuration: prometheus.NewDesc("parsimony_collector_last_run_duration_seconds",
 			"How long each collector's last finished run took.", []string{"source", "cluster"}, nil),
+		lastState: prometheus.NewDesc("parsimony_collector_last_run_state",
+			"1 for the state of each collector's latest run (running, done, failed, abandoned), 0 for the others.", []string{"source", "cluster", "state"}, nil),
+		abandoned: prometheus.NewDesc("parsimony_collector_abandoned_runs",
+			"Runs of each collector whose process ended without finishing them (killed, crashed).", []string{"source", "cluster"}, nil),
 		quarantined: prometheus.NewDesc("parsimony_quarantine_unresolved",
 			"Quarantined inputs not yet resolved, by source.", []string{"source"}, nil),
 		lastRated: prometheus.NewDesc("parsimony_period_last_rated_timestamp_seconds",
@@ -35,7 +39,7 @@ func newLedgerCollector(l *ledger.Ledger) *ledgerCollector {
 }
 
 func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lastSuccess, c.lastRecords, c.lastDuration, c.quarantined, c.lastRated, c.up} {
+	for _, d := range []*prometheus.Desc{c.lastSuccess, c.lastRecords, c.lastDuration, c.lastState, c.abandoned, c.quarantined, c.lastRated, c.up} {
 		ch <- d
 	}
 }
@@ -78,6 +82,9 @@ func (c *ledgerCollector) collect(ctx context.Context, ch chan<- prometheus.Metr
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if err := c.collectStates(ctx, ch); err != nil {
+		return err
+	}
 	rows, err = pool.Query(ctx, `SELECT source, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY source`)
 	if err != nil {
 		return err
@@ -103,4 +110,33 @@ func (c *ledgerCollector) collect(ctx context.Context, ch chan<- prometheus.Metr
 		ch <- prometheus.MustNewConstMetric(c.lastRated, prometheus.GaugeValue, float64(rated.Unix()))
 	}
 	return nil
+}
+
+// collectStates exports each collector's latest run state and its count of
+// abandoned runs, so an alert can fire on a collector that keeps dying.
+func (c *ledgerCollector) collectStates(ctx context.Context, ch chan<- prometheus.Metric) error {
+	rows, err := c.l.Pool().Query(ctx, `
+		SELECT DISTINCT ON (source, cluster) source, cluster, state,
+		       (SELECT count(*) FROM collector_runs a WHERE a.source = r.source AND a.cluster = r.cluster AND a.state = 'abandoned')
+		FROM collector_runs r ORDER BY source, cluster, id DESC`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var source, cluster, state string
+		var abandoned int64
+		if err := rows.Scan(&source, &cluster, &state, &abandoned); err != nil {
+			return err
+		}
+		for _, st := range []string{ledger.RunRunning, ledger.RunDone, ledger.RunFailed, ledger.RunAbandoned} {
+			v := 0.0
+			if st == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.lastState, prometheus.GaugeValue, v, source, cluster, st)
+		}
+		ch <- prometheus.MustNewConstMetric(c.abandoned, prometheus.GaugeValue, float64(abandoned), source, cluster)
+	}
+	return rows.Err()
 }

@@ -284,11 +284,14 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	t := views.Table{Title: "Collector runs", Head: []string{"Source", "Cluster", "Started", "Read", "Ingested", "Revised", "Quarantined", "Unmapped", "Error"},
-		Numeric: []bool{false, false, false, true, true, true, true, true, false}, Empty: "No collector has run yet."}
+	t := views.Table{Title: "Collector runs",
+		Note:    "A run whose process ended without finishing it (killed, crashed) is marked abandoned when the next run of its source and cluster starts.",
+		Head:    []string{"Source", "Cluster", "State", "Started", "Finished", "Read", "Ingested", "Revised", "Quarantined", "Unmapped", "Error"},
+		Numeric: []bool{false, false, false, false, false, true, true, true, true, true, false}, Empty: "No collector has run yet."}
 	for _, x := range runs {
 		started := x.StartedAt
-		t.Rows = append(t.Rows, views.Row{Cells: []string{x.Source, x.Cluster, since(&started), fmt.Sprint(x.Counts.Read), fmt.Sprint(x.Counts.Ingested),
+		t.Rows = append(t.Rows, views.Row{Cells: []string{x.Source, x.Cluster, x.State, since(&started), since(x.FinishedAt),
+			fmt.Sprint(x.Counts.Read), fmt.Sprint(x.Counts.Ingested),
 			fmt.Sprint(x.Counts.Revised), fmt.Sprint(x.Counts.Quarantined), fmt.Sprint(x.Counts.Unmapped), x.Error}})
 	}
 	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Collector runs"), Title: "Collector runs", Tables: []views.Table{t}}))
