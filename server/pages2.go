@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"math"
@@ -404,14 +403,22 @@ func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// The finance export's columns and writer: text cells a spreadsheet would run
+	// as formulas are quoted, the numbers stay numbers.
+	cw, err := export.NewCSVWriter(w)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, st.Number, st.GroupSlug))
-	cw := csv.NewWriter(w)
 	cw.Write(export.Columns)
 	for i, ln := range st.Lines {
 		cw.Write([]string{st.Period, st.Number, st.Status, st.GroupPath, st.GroupName, st.CostCentre, st.PI, strconv.Itoa(i + 1),
 			ln.Kind, ln.Description, ln.Resource, ln.Cluster, ln.UsageMonth, ln.Quantity, ln.Unit, ln.UnitPrice,
 			ledger.PlainMinor(ln.AmountMinor, st.MinorDigits), st.Currency})
 	}
-	cw.Flush()
+	if err := cw.Flush(); err != nil {
+		s.log.Warn("statement csv not written whole", "statement", st.Number, "err", err)
+	}
 }
