@@ -42,6 +42,10 @@ type Site struct {
 	// FiscalYearStart is the month (1–12) the fiscal year starts in, for
 	// yearly budgets. Default: 1 (January).
 	FiscalYearStart int `toml:"fiscal_year_start"`
+	// MaxRecordDays is the longest span one usage record may cover; longer ones
+	// are quarantined with the reason (a job "running" to year 9999 is a broken
+	// record, and would otherwise be split into every day up to it). Default: 366.
+	MaxRecordDays int `toml:"max_record_days"`
 }
 
 // CurrencyMinorDigits is the number of digits after the decimal point of the
@@ -220,6 +224,7 @@ func Default() Config {
 			Currency: "USD",
 
 			FiscalYearStart: 1,
+			MaxRecordDays:   366,
 		},
 		Server: Server{
 			Listen: "127.0.0.1:8080",

@@ -62,6 +62,9 @@ func (v *validator) site(s Site) {
 	}
 	v.timeZone("site.time_zone", s.TimeZone)
 	v.currency("site.currency", s.Currency)
+	if s.MaxRecordDays < 1 || s.MaxRecordDays > 3660 {
+		v.add("site.max_record_days", "must be a number of days from 1 to 3660 (ten years), not %d", s.MaxRecordDays)
+	}
 	if s.FiscalYearStart < 1 || s.FiscalYearStart > 12 {
 		v.add("site.fiscal_year_start", "must be a month number from 1 (January) to 12, not %d", s.FiscalYearStart)
 	}

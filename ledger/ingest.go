@@ -48,7 +48,11 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 	for i := range b.Records {
 		r := &b.Records[i]
 		r.normalise()
-		if err := r.validate(); err != nil {
+		err := r.validate()
+		if err == nil {
+			err = r.checkSpan(l.maxSpan)
+		}
+		if err != nil {
 			rejects = append(rejects, Reject{Source: r.Source, Cluster: r.Cluster, Raw: r.rawText(), Reason: err.Error()})
 			continue
 		}
@@ -148,11 +152,16 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 	return c, nil
 }
 
-// monthsOf lists the local months the records touch, for their partitions.
+// monthsOf lists the local months the records hold usage in, for their partitions.
+// A record ending exactly at midnight on the 1st holds nothing in that month.
 func (l *Ledger) monthsOf(recs []*Record) []time.Time {
 	set := map[time.Time]bool{}
 	for _, r := range recs {
-		last := monthStart(r.End, l.loc)
+		end := r.End
+		if end.After(r.Start) {
+			end = end.Add(-time.Nanosecond)
+		}
+		last := monthStart(end, l.loc)
 		for m := monthStart(r.Start, l.loc); !m.After(last); m = time.Date(m.Year(), m.Month()+1, 1, 0, 0, 0, 0, l.loc) {
 			set[m] = true
 		}

@@ -29,6 +29,11 @@ var ErrConflict = errors.New("conflict")
 // machine.
 const lockKey = 0x7061727369 // "parsi"
 
+// DefaultMaxRecordSpan is how long one usage record may last unless configured:
+// a year (366 days, so a leap year fits). Jobs, sessions and snapshots that claim
+// more are broken records.
+const DefaultMaxRecordSpan = 366 * 24 * time.Hour
+
 // Options configure a Ledger.
 type Options struct {
 	// Location is the site's time zone: usage is split into days, and days into
@@ -45,6 +50,10 @@ type Options struct {
 	// FiscalYearStart is the month (1–12) a fiscal year starts in, for yearly
 	// budgets (default 1, January).
 	FiscalYearStart time.Month
+	// MaxRecordSpan is the longest interval one usage record may cover (default
+	// DefaultMaxRecordSpan); a longer record is quarantined with the reason rather
+	// than split into every day it claims.
+	MaxRecordSpan time.Duration
 	// Now is the ledger's clock (default time.Now): a period can be closed only once
 	// it has ended by it, and drafts exist only up to its month.
 	Now func() time.Time
@@ -59,6 +68,7 @@ type Ledger struct {
 	minorDigits int
 	fiscalStart time.Month
 	clock       func() time.Time
+	maxSpan     time.Duration
 
 	mu         sync.Mutex
 	partitions map[time.Time]bool // usage partitions known to exist, by local month start
@@ -85,11 +95,14 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error
 	if opts.MinorDigits < 0 || opts.MinorDigits > 6 {
 		return nil, fmt.Errorf("open ledger: %d minor digits for %s is not a currency", opts.MinorDigits, opts.Currency)
 	}
+	if opts.MaxRecordSpan <= 0 {
+		opts.MaxRecordSpan = DefaultMaxRecordSpan
+	}
 	if opts.FiscalYearStart == 0 {
 		opts.FiscalYearStart = time.January
 	}
 	l := &Ledger{pool: pool, loc: opts.Location, log: opts.Logger, partitions: map[time.Time]bool{},
-		currency: opts.Currency, minorDigits: opts.MinorDigits, fiscalStart: opts.FiscalYearStart, clock: opts.Now}
+		currency: opts.Currency, minorDigits: opts.MinorDigits, fiscalStart: opts.FiscalYearStart, clock: opts.Now, maxSpan: opts.MaxRecordSpan}
 	zone := opts.Location.String()
 	stored, err := pinSetting(ctx, pool, "time_zone", zone)
 	if err != nil {

@@ -115,3 +115,79 @@ func TestJobsAbandonedWhenTheirServerStops(t *testing.T) {
 		t.Errorf("finishing a finished job: %v, want a conflict", err)
 	}
 }
+
+// One absurd record cannot block an import or litter the database with partitions:
+// a record longer than the configured maximum is quarantined with the reason, and
+// partitions are made only for months that hold usage.
+func TestRecordSpanIsBounded(t *testing.T) {
+	t.Parallel()
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := pgtest.NewPool(t)
+	l, err := ledger.Open(t.Context(), pool, ledger.Options{Location: loc, Logger: testLogger(), MaxRecordSpan: 40 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := setup{ctx: t.Context(), pool: pool, l: l}
+	at := func(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, loc) }
+	rec := func(id string, start, end time.Time) ledger.Record {
+		return ledger.Record{Source: ledger.SourceSlurm, Cluster: "c1", ExternalID: id, Resource: ledger.ResourceCPU,
+			Start: start, End: end, Quantity: 3600, Allocated: 3600, Used: 1800, Account: "lab", User: "alice"}
+	}
+	c := ingest(t, s, []ledger.Record{
+		rec("to-9999", at(1990, 1, 1, 0), at(9999, 12, 31, 0)),
+		rec("36-years", at(1990, 1, 1, 0), at(2026, 1, 1, 0)),
+		rec("41-days", at(2026, 6, 1, 0), at(2026, 7, 12, 0)),
+		// Good ones: 40 days exactly, across a month (no clock change on the way);
+		// and one ending at midnight on the 1st of December, which holds nothing in
+		// December.
+		rec("40-days", at(2026, 6, 1, 0), at(2026, 7, 11, 0)),
+		rec("to-midnight", at(2026, 11, 30, 20), at(2026, 12, 1, 0)),
+	})
+	if c.Quarantined != 3 || c.Ingested != 2 {
+		t.Fatalf("counts %+v: want 3 quarantined, 2 ingested", c)
+	}
+	q, err := l.Quarantined(s.ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for _, x := range q {
+		if !strings.Contains(x.Reason, "longer than the most one record may cover (40 days; site.max_record_days)") {
+			t.Errorf("quarantine reason %q does not say the record is too long", x.Reason)
+		}
+		for _, id := range []string{"to-9999", "36-years", "41-days"} {
+			if strings.Contains(x.Raw, id) {
+				reasons[id] = true
+			}
+		}
+	}
+	if len(reasons) != 3 {
+		t.Errorf("quarantined raw records %v: want the three long ones with their raw text", reasons)
+	}
+	var parts []string
+	rows, err := pool.Query(s.ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'usage'::regclass ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "usage_y2026m06 usage_y2026m07 usage_y2026m11"; strings.Join(parts, " ") != want {
+		t.Errorf("usage partitions %v, want %s", parts, want)
+	}
+	// A rerun (the same file again) goes the same way.
+	if c := ingest(t, s, []ledger.Record{rec("to-9999", at(1990, 1, 1, 0), at(9999, 12, 31, 0))}); c.Quarantined != 1 {
+		t.Errorf("rerun of the absurd record: %+v", c)
+	}
+}

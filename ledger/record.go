@@ -167,6 +167,27 @@ func (r *Record) normalise() {
 }
 
 // validate says why a record cannot be stored, or nil.
+// checkSpan refuses a record longer than max: splitting a job that claims to run
+// to year 9999 into days would take every partition up to then (and once made the
+// whole import fail with "out of shared memory", run after run).
+func (r *Record) checkSpan(max time.Duration) error {
+	// In seconds, not time.Duration: a Duration saturates at 292 years.
+	if secs := r.End.Unix() - r.Start.Unix(); secs > int64(max/time.Second) {
+		return fmt.Errorf("spans %s, from %s to %s: longer than the most one record may cover (%s; site.max_record_days)",
+			humanSpan(secs), r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), humanSpan(int64(max/time.Second)))
+	}
+	return nil
+}
+
+// humanSpan writes a span of seconds in days ("13,149 days"), or as a duration
+// when it is under two days.
+func humanSpan(secs int64) string {
+	if secs >= 2*86400 {
+		return GroupThousands(fmt.Sprintf("%.0f", float64(secs)/86400)) + " days"
+	}
+	return (time.Duration(secs) * time.Second).String()
+}
+
 func (r *Record) validate() error {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }

@@ -47,7 +47,8 @@ func openLedger(ctx context.Context, e *env, cfg config.Config) (*ledger.Ledger,
 	}
 	l, err := ledger.Open(ctx, pool, ledger.Options{Location: loc, Logger: e.log,
 		Currency: cfg.Site.Currency, MinorDigits: cfg.Site.CurrencyMinorDigits(),
-		FiscalYearStart: time.Month(cfg.Site.FiscalYearStart)})
+		FiscalYearStart: time.Month(cfg.Site.FiscalYearStart),
+		MaxRecordSpan:   time.Duration(cfg.Site.MaxRecordDays) * 24 * time.Hour})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
