@@ -105,6 +105,11 @@ type Auth struct {
 	// InsecureCookies drops the Secure flag of the session cookie: only for
 	// plain-HTTP testing. Default false.
 	InsecureCookies bool `toml:"insecure_cookies"`
+	// SessionIdleTimeout is how long a sign-in lasts without use. Default: 12h.
+	SessionIdleTimeout Duration `toml:"session_idle_timeout"`
+	// SessionLifetime is how long a sign-in lasts at most, however much it is
+	// used; then the person signs in again. Default: 168h (7 days).
+	SessionLifetime Duration `toml:"session_lifetime"`
 }
 
 // Collectors holds how often each kind of source is read.
@@ -228,6 +233,10 @@ func Default() Config {
 		},
 		Server: Server{
 			Listen: "127.0.0.1:8080",
+		},
+		Auth: Auth{
+			SessionIdleTimeout: Duration{12 * time.Hour},
+			SessionLifetime:    Duration{7 * 24 * time.Hour},
 		},
 		Collectors: Collectors{
 			Slurm:      Collector{Interval: Duration{15 * time.Minute}},

@@ -53,6 +53,7 @@ func validate(cfg Config, doc *document, dbFrom string) Problems {
 	v.collectors(cfg.Collectors)
 	v.clusters(cfg)
 	v.filesystems(cfg.Filesystems)
+	v.auth(cfg.Auth)
 	return v.problems
 }
 
@@ -195,6 +196,17 @@ func checkHTTPURL(s string) string {
 		return fmt.Sprintf("invalid URL %q: no host", u.Redacted())
 	}
 	return ""
+}
+
+func (v *validator) auth(a Auth) {
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"auth.session_idle_timeout", a.SessionIdleTimeout}, {"auth.session_lifetime", a.SessionLifetime}} {
+		if d.d.Duration < time.Minute {
+			v.add(d.key, "must be at least a minute, not %s", d.d.Duration)
+		}
+	}
 }
 
 func (v *validator) collectors(c Collectors) {

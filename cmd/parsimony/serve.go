@@ -47,7 +47,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 // authOptions turns the [auth] configuration into the server's sign-in methods.
 func authOptions(ctx context.Context, l *ledger.Ledger, cfg config.Config) (server.AuthOptions, error) {
 	a := cfg.Auth
-	opts := server.AuthOptions{ProxyHeader: a.ProxyHeader, SecureCookies: !a.InsecureCookies}
+	opts := server.AuthOptions{ProxyHeader: a.ProxyHeader, SecureCookies: !a.InsecureCookies,
+		SessionTTL: a.SessionIdleTimeout.Duration, SessionMaxAge: a.SessionLifetime.Duration}
 	for _, p := range a.TrustedProxies {
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
