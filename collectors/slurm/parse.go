@@ -221,6 +221,11 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 		rd.trailing = true
 		rd.trailing = rd.fits(first)
 	}
+	// A wrong --delimiter or --format would quarantine every line: say so instead.
+	if n := len(rd.split(first)); n < len(names) {
+		return nil, fmt.Errorf("the dump's first line splits into %d field(s) at %q, but its field list has %d (%s): check --delimiter and --format",
+			n, rd.delim, len(names), strings.Join(names, ","))
+	}
 	return rd, nil
 }
 
