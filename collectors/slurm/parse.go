@@ -493,7 +493,9 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 		if reason != "" {
 			return Row{}, &BadLine{Raw: line, Line: start, Reason: fmt.Sprintf("line %d: %d fields, the header has %d: %s", start, len(fields), rd.columns, reason)}, nil
 		}
-		return rd.finish(Row{f: vals, Raw: line, Line: start}), nil, nil
+		row = Row{f: vals, Raw: line, Line: start}
+		rd.finish(&row)
+		return row, nil, nil
 	}
 	row = Row{Raw: line, Line: start}
 	for i, v := range fields {
@@ -501,19 +503,19 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 			row.f[id] = v
 		}
 	}
-	return rd.finish(row), nil, nil
+	rd.finish(&row)
+	return row, nil, nil
 }
 
 // finish fills what the dump does not carry: the JobIDRaw of a dump without one is
 // its JobID (see keyFromJobID), and the account given for a dump without one.
-func (rd *Reader) finish(row Row) Row {
+func (rd *Reader) finish(row *Row) {
 	if rd.rawFromID {
 		row.f[fJobIDRaw] = row.f[fJobID]
 	}
 	if rd.account != "" {
 		row.f[fAccount] = rd.account
 	}
-	return row
 }
 
 // maxPlacements bounds the ways of sharing extra delimiters that placeExtra tries.
