@@ -288,6 +288,18 @@ func FormatAmount(amount *big.Rat, digits int) string {
 	return formatBigMinor(roundMinor(amount, digits), digits)
 }
 
+// FormatFloat writes a display figure (the dashboards' float sums) rounded to
+// digits decimals with thousands separators, at any size: through an exact
+// rational, never an int64 conversion, which is undefined past 2^63. Not-a-number
+// and infinities (which sums of finite figures never give) read "0".
+func FormatFloat(v float64, digits int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	r, _ := new(big.Float).SetFloat64(v).Rat(nil)
+	return FormatAmount(r, digits)
+}
+
 // PlainMinor writes minor units as a plain decimal for machines: "-1234.56".
 func PlainMinor(minor int64, digits int) string {
 	return strings.ReplaceAll(FormatMinor(minor, digits), ",", "")

@@ -120,8 +120,7 @@ var currencySymbols = map[string]string{"EUR": "€", "USD": "$", "GBP": "£", "
 // money formats an amount in the site's currency: "€1,234.56", "CHF 1,234.56".
 func (s *Server) money(v float64) string {
 	code, digits := s.ledger.Currency()
-	minor := int64(math.Round(v * math.Pow10(digits)))
-	txt := ledger.FormatMinor(minor, digits)
+	txt := ledger.FormatFloat(v, digits) // exact at any size: no int64 to wrap
 	neg := strings.HasPrefix(txt, "-")
 	txt = strings.TrimPrefix(txt, "-")
 	if sym, ok := currencySymbols[code]; ok {
@@ -139,9 +138,9 @@ func (s *Server) money(v float64) string {
 // 1,000).
 func number(v float64) string {
 	if math.Abs(v) >= 1000 {
-		return ledger.FormatMinor(int64(math.Round(v)), 0)
+		return ledger.FormatFloat(v, 0)
 	}
-	return ledger.FormatMinor(int64(math.Round(v*10)), 1)
+	return ledger.FormatFloat(v, 1)
 }
 
 func percent(f float64) string {
