@@ -319,7 +319,8 @@ func OpenOnDemand(ctx context.Context, l *ledger.Ledger, at time.Time, value str
 			continue
 		}
 		whole := new(big.Int).Quo(v.Num(), v.Denom()) // toward zero: never shows more than there is
-		if !whole.IsInt64() {                         // OnDemand reads integers; never hand it a wrapped one
+		// OnDemand reads integers: never hand it a wrapped one.
+		if !whole.IsInt64() {
 			cur, _ := l.Currency()
 			return out, fmt.Errorf("open ondemand balances: %s's %s of %s %s is %w for a 64-bit balance",
 				g.slug, value, whole, cur, ledger.ErrTooLarge)
