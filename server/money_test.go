@@ -2,10 +2,14 @@ package server_test
 
 import (
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 // The API's money is a decimal string, never a JSON number (a float to most
@@ -81,5 +85,34 @@ func TestAdminFormLimits(t *testing.T) {
 	for amount, reason := range map[string]string{"1000000000000": "too large", "99999999999999999999": "too large", "1.0000001": "more than 6 decimals"} {
 		fin.refused("/admin/budgets", url.Values{"group": {"lab-a"}, "span": {"month"}, "amount": {amount}, "valid_from": {"2026-11-01"}},
 			http.StatusBadRequest, reason)
+	}
+}
+
+// A statement over the maximum is a 409 saying so — not a 500, and not naming
+// another group's line, since a month's drafts are computed together.
+func TestStatementOverTheMaximum(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	ctx := t.Context()
+	labB := group(t, f, "lab-b")
+	nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if _, _, err := f.l.SetRate(ctx, "t", ledger.Rate{Resource: "cpu", GroupID: labB.ID, Price: big.NewRat(999999999, 1), ValidFrom: nov}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 10, 8, 0, 0, 0, time.UTC)
+	q := int64(500 * 4 * 3600) // 2,000 core-hours: 2 × 10^12 at this price
+	if _, err := f.l.Ingest(ctx, ledger.Batch{Records: []ledger.Record{{Source: "slurm", Cluster: "hpc", ExternalID: "big", Resource: "cpu",
+		Start: start, End: start.Add(4 * time.Hour), Quantity: q, Allocated: q, Used: q, Account: "lab-b", User: "mem-b", Partition: "cpu", QoS: "normal"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.RatePeriod(ctx, "t", nov); err != nil {
+		t.Fatal(err)
+	}
+	pi := signedIn(t, f, "pi-a")
+	for _, path := range []string{"/groups/lab-a/statements/2026-11", "/api/v1/groups/lab-a/statements/2026-11"} {
+		resp, body := pi.get(path)
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "beyond the documented maximum") || strings.Contains(body, "lab-b") {
+			t.Errorf("GET %s: %d %s; want 409 saying an amount is beyond the maximum, without naming lab-b", path, resp.StatusCode, body)
+		}
 	}
 }

@@ -191,6 +191,16 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, 
 
 // serverError logs the detail and shows the user only that something went wrong.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ledger.ErrTooLarge) {
+		// Money beyond the documented maxima (docs/billing.md, "Limits"): the books
+		// need a correction, not the server. The log names the group and the line;
+		// the reply does not, as it may be another group's statement.
+		s.log.Warn("amount beyond the documented maximum", "method", r.Method, "path", r.URL.Path,
+			"request_id", middleware.GetReqID(r.Context()), "err", err)
+		http.Error(w, "This cannot be computed: an amount is beyond the documented maximum "+
+			"(docs/billing.md, Limits). The server's log says which; finance can correct the rate or the usage.", http.StatusConflict)
+		return
+	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", middleware.GetReqID(r.Context()), "err", err)
 	http.Error(w, "Internal error.", http.StatusInternalServerError)
 }
