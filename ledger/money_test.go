@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"errors"
 	"math/big"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +230,28 @@ func TestEstimateLimits(t *testing.T) {
 			t.Errorf("%.20s… core-hours: %+v, %v; want ErrTooLarge", h, est, err)
 		}
 	}
+}
+
+// Whatever the parser accepts is a plain decimal within its bounds, and reads back
+// as itself.
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"0", "-12.50", "0x10", "1e9", "999999999999.99", "1000000000000", "00.10", "-", ".5", "5."} {
+		f.Add(s)
+	}
+	plain := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ledger.ParseDecimal(s, "x", 12, 2)
+		if err != nil {
+			return
+		}
+		if !plain.MatchString(s) {
+			t.Fatalf("accepted %q", s)
+		}
+		if new(big.Rat).Abs(r).Cmp(new(big.Rat).SetInt64(1_000_000_000_000)) >= 0 {
+			t.Fatalf("accepted %q, %s: not less than 10^12", s, r.FloatString(2))
+		}
+		if back, ok := new(big.Rat).SetString(s); !ok || back.Cmp(r) != 0 {
+			t.Fatalf("%q read as %s", s, r.FloatString(2))
+		}
+	})
 }

@@ -3,6 +3,8 @@ package ratefile
 import (
 	"strings"
 	"testing"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 func TestReadCSV(t *testing.T) {
@@ -110,6 +112,9 @@ func FuzzReadCSV(f *testing.F) {
 		for _, r := range list.Rates {
 			if r.Rate.Price == nil || r.Rate.Price.Sign() < 0 || r.Rate.ValidFrom.IsZero() {
 				t.Fatalf("accepted an invalid rate %+v from %q", r, in)
+			}
+			if err := ledger.CheckPrice(r.Rate.Price); err != nil {
+				t.Fatalf("accepted a price beyond the limits from %q: %v", in, err)
 			}
 		}
 	})
