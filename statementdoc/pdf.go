@@ -187,9 +187,10 @@ func (d *doc) font(style string, size float64) {
 	d.pdf.SetFont(d.family, style, size)
 }
 
-// tr maps s to what the current font draws (see glyphs.go) in the encoding it
-// takes. Every string a document draws from a statement goes through it.
-func (d *doc) tr(s string) string { return d.encode(d.sets[d.style].printable(s)) }
+// tr maps s to what the current font draws (see glyphs.go), in the order it is
+// drawn (bidi.go) and the encoding it takes. Every string a document draws from
+// a statement goes through it (or through wrap, which does the same per line).
+func (d *doc) tr(s string) string { return d.encode(visual(d.sets[d.style].printable(s))) }
 func (d *doc) color(g int)        { d.pdf.SetTextColor(g, g, g) }
 
 // text writes s in a cell of width w at the current position, without moving to
@@ -281,7 +282,7 @@ tokens:
 		lines[len(lines)-1] = strings.TrimRight(string(last), " ") + ell
 	}
 	for i, l := range lines {
-		lines[i] = d.encode(l)
+		lines[i] = d.encode(visual(l))
 	}
 	return lines
 }
