@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +26,13 @@ import (
 
 // ErrNoUser is returned when a login names nobody the ledger knows.
 var ErrNoUser = errors.New("no such user")
+
+// ErrInvalid is returned (wrapped) for a request the store refuses as given (a
+// token without a name or scope); its message is safe to show to the person.
+var ErrInvalid = errors.New("invalid")
+
+// MaxTokenName is the longest token name, in characters.
+const MaxTokenName = 100
 
 // Membership is one of the principal's group roles in force today.
 type Membership struct {
@@ -346,15 +355,20 @@ var Scopes = []string{"read", "write", "ingest"}
 // CreateToken makes an API token for a user and returns its secret, which is
 // shown once: only its hash is kept.
 func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scopes []string, expires *time.Time) (string, int64, error) {
-	if strings.TrimSpace(name) == "" {
-		return "", 0, errors.New("create token: a name is required")
-	}
-	if len(scopes) == 0 {
-		return "", 0, errors.New("create token: at least one scope is required")
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", 0, fmt.Errorf("%w: a token needs a name", ErrInvalid)
+	case utf8.RuneCountInString(name) > MaxTokenName:
+		return "", 0, fmt.Errorf("%w: a token's name is at most %d characters", ErrInvalid, MaxTokenName)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		return "", 0, fmt.Errorf("%w: a token's name is text without control characters", ErrInvalid)
+	case len(scopes) == 0:
+		return "", 0, fmt.Errorf("%w: a token needs at least one scope", ErrInvalid)
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(Scopes, sc) {
-			return "", 0, fmt.Errorf("create token: unknown scope %q (one of %s)", sc, strings.Join(Scopes, ", "))
+			return "", 0, fmt.Errorf("%w: unknown scope %q (one of %s)", ErrInvalid, sc, strings.Join(Scopes, ", "))
 		}
 	}
 	secret := randomToken("pat_")

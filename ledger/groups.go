@@ -69,6 +69,10 @@ func (l *Ledger) CreateGroup(ctx context.Context, actor string, n NewGroup) (Gro
 	if n.Kind == "" || n.Name == "" {
 		return Group{}, fmt.Errorf("create group %q: kind and name are required", n.Slug)
 	}
+	if err := checkNames(nameCheck{"slug", n.Slug, MaxSlugLen}, nameCheck{"kind", n.Kind, MaxKindLen},
+		nameCheck{"name", n.Name, MaxGroupNameLen}, nameCheck{"cost centre", n.CostCentre, MaxCostCentreLen}); err != nil {
+		return Group{}, fmt.Errorf("create group: %w", err)
+	}
 	var g Group
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		var err error

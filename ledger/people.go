@@ -35,7 +35,11 @@ const (
 // login, and audits the change.
 func (l *Ledger) UpsertUser(ctx context.Context, actor string, u User) (User, error) {
 	if u.Login == "" {
-		return User{}, errors.New("upsert user: empty login")
+		return User{}, fmt.Errorf("upsert user: %w: empty login", ErrInvalid)
+	}
+	if err := checkNames(nameCheck{"login", u.Login, MaxLoginLen}, nameCheck{"display name", u.DisplayName, MaxDisplayNameLen},
+		nameCheck{"email address", u.Email, MaxEmailLen}); err != nil {
+		return User{}, fmt.Errorf("upsert user: %w", err)
 	}
 	var out User
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {

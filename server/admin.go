@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
@@ -58,7 +59,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, back page, done 
 		s.formFailed(w, r, fe.code, fe.msg, back)
 	case errors.Is(err, ledger.ErrConflict):
 		s.formFailed(w, r, http.StatusConflict, ledgerReason(err), back)
-	case errors.Is(err, ledger.ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound), errors.Is(err, ledger.ErrInvalid):
 		s.formFailed(w, r, http.StatusBadRequest, ledgerReason(err), back)
 	default:
 		s.serverError(w, r, err)
@@ -74,7 +75,7 @@ func (s *Server) formFailed(w http.ResponseWriter, r *http.Request, code int, re
 // sentinel's own word.
 func ledgerReason(err error) string {
 	msg := err.Error()
-	for _, sentinel := range []error{ledger.ErrConflict, ledger.ErrNotFound} {
+	for _, sentinel := range []error{ledger.ErrConflict, ledger.ErrNotFound, ledger.ErrInvalid} {
 		msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
 		msg = strings.ReplaceAll(msg, sentinel.Error()+": ", "")
 	}
@@ -555,7 +556,10 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	login := strings.TrimSpace(r.PostFormValue("login"))
 	back := page{"/admin/users", "Users"}
 	done, err := func() (url.Values, error) {
-		if login == "" || len(login) > 100 || strings.ContainsFunc(login, func(c rune) bool { return c <= ' ' || c == '/' || c == 0x7f }) {
+		if n := utf8.RuneCountInString(login); n > ledger.MaxLoginLen {
+			return nil, badForm("The login is %d characters long; at most %d are taken.", n, ledger.MaxLoginLen)
+		}
+		if login == "" || strings.ContainsFunc(login, func(c rune) bool { return c <= ' ' || c == '/' || c == 0x7f }) {
 			return nil, badForm("The login %q is not one: give it as the clusters know it, without spaces or slashes.", login)
 		}
 		switch _, err := s.ledger.UserByLogin(r.Context(), login); {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"net/http"
@@ -77,7 +78,17 @@ func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, g := principal(r), routeGroup(r)
-	win := s.pickWindow(r)
+	win, err := s.pickWindow(r)
+	if err != nil {
+		s.requestFailed(w, r, err)
+		return
+	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json", "csv":
+	default:
+		s.apiError(w, http.StatusBadRequest, fmt.Sprintf("format %q is not one: use json or csv", f))
+		return
+	}
 	by := r.URL.Query().Get("by")
 	if by == "" {
 		by = "resource"
@@ -204,7 +215,11 @@ func userIDs(rows []ledger.SpendRow) []int64 {
 // those who may see them).
 func (s *Server) apiLeaderboard(w http.ResponseWriter, r *http.Request) {
 	p, g := principal(r), routeGroup(r)
-	win := s.pickWindow(r)
+	win, err := s.pickWindow(r)
+	if err != nil {
+		s.requestFailed(w, r, err)
+		return
+	}
 	names := p.CanSeeMembers(g.Path, s.openLeaderboard(r.Context(), g))
 	out := map[string]any{"group": g.Slug, "from": win.From.Format(time.DateOnly), "to": win.To.Format(time.DateOnly), "names_shown": names}
 	data, err := s.boardSpend(r, g, win)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/views"
 )
@@ -235,8 +237,15 @@ func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	login, next, err := s.authOpts.OIDC.Callback(r.Context(), r)
 	if err != nil {
-		s.log.Warn("oidc sign-in failed", "err", err)
-		http.Error(w, "Sign-in failed: "+err.Error(), http.StatusForbidden)
+		// The detail (a provider's answer, a database error) is logged, not shown:
+		// the person gets what they can act on and the id to quote.
+		reqID := middleware.GetReqID(r.Context())
+		s.log.Warn("oidc sign-in failed", "err", err, "request_id", reqID)
+		msg := "Sign-in failed: the identity provider's answer could not be verified. Please start again; if it keeps failing, quote request " + reqID + " to your research-computing team."
+		if errors.Is(err, auth.ErrOIDCState) {
+			msg = "Sign-in failed: " + auth.ErrOIDCState.Error() + "."
+		}
+		http.Error(w, msg, http.StatusForbidden)
 		return
 	}
 	if _, err := s.signIn(w, r, login, "oidc"); err != nil {

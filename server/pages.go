@@ -21,7 +21,11 @@ import (
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	ctx := r.Context()
-	win := s.pickWindow(r)
+	win, err := s.pickWindow(r)
+	if err != nil {
+		s.requestFailed(w, r, err)
+		return
+	}
 	page := views.HomePage{Layout: s.layout(r, "My groups"), Name: p.Display(), Period: win.Label}
 	// A person's groups: the ones they hold a role in (not every descendant).
 	seen := map[int64]bool{}
@@ -146,10 +150,19 @@ func (s *Server) crumbs(ctx context.Context, p *auth.Principal, g ledger.Group) 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, g := principal(r), routeGroup(r)
-	win := s.pickWindow(r)
+	win, err := s.pickWindow(r)
+	if err != nil {
+		s.requestFailed(w, r, err)
+		return
+	}
 	open := s.openLeaderboard(ctx, g)
 	detail := p.CanSeeMembers(g.Path, open)
-	byCluster := r.URL.Query().Get("stack") == "cluster"
+	stack := r.URL.Query().Get("stack")
+	if stack != "" && stack != "resource" && stack != "cluster" {
+		s.badRequest(w, r, fmt.Sprintf("stack %q is not one: use resource or cluster", stack))
+		return
+	}
+	byCluster := stack == "cluster"
 	dims := []string{"res", "child", "cluster", "part"}
 	if byCluster {
 		dims = append(dims, "cluster-day")

@@ -82,7 +82,11 @@ func (s *Server) dailyChart(sp ledger.Spend, win window, byCluster bool) templ.C
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, g := principal(r), routeGroup(r)
-	win := s.pickWindow(r)
+	win, err := s.pickWindow(r)
+	if err != nil {
+		s.requestFailed(w, r, err)
+		return
+	}
 	open := s.openLeaderboard(ctx, g)
 	names := p.CanSeeMembers(g.Path, open)
 	sortKey := r.URL.Query().Get("sort")
@@ -93,8 +97,12 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 		sorts[i].Selected = sorts[i].Value == sortKey
 		valid = valid || sorts[i].Selected
 	}
-	if !valid {
+	switch {
+	case sortKey == "":
 		sortKey, sorts[0].Selected = "spend", true
+	case !valid:
+		s.badRequest(w, r, fmt.Sprintf("sort %q is not one: use spend, core, gpu, storage, efficiency or waste", sortKey))
+		return
 	}
 	crumbs, err := s.crumbs(ctx, p, g)
 	if err != nil {

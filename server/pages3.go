@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parsimony-hpc/parsimony/auth"
 	"github.com/parsimony-hpc/parsimony/export"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
@@ -49,12 +50,17 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created st
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "Bad form.", http.StatusBadRequest)
+		s.badRequest(w, r, "the form cannot be read")
 		return
 	}
 	secret, _, err := s.auth.CreateToken(r.Context(), p.UserID, r.FormValue("name"), r.Form["scope"], nil)
+	if errors.Is(err, auth.ErrInvalid) {
+		// Only the store's own reasons are shown; a database's text never is.
+		s.badRequest(w, r, strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": "))
+		return
+	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		s.serverError(w, r, err)
 		return
 	}
 	s.renderTokens(w, r, secret)

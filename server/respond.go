@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/parsimony-hpc/parsimony/views"
@@ -24,6 +25,28 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	s.renderStatus(w, r, http.StatusNotFound, views.Message(s.layout(r, "Not found"), "Not found",
 		"There is nothing here, or nothing you may see. Your groups are on the home page."))
+}
+
+// badRequest answers a mistake in the request with 400 and the reason, as JSON
+// for the API and as a page for people.
+func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, reason string) {
+	if isAPI(r) {
+		s.apiError(w, http.StatusBadRequest, reason)
+		return
+	}
+	s.renderStatus(w, r, http.StatusBadRequest, views.Message(s.layout(r, "Bad request"), "That cannot be shown",
+		"The address asks for something that cannot be: "+reason+"."))
+}
+
+// requestFailed answers err: a *badInput with 400 and its reason, anything else
+// as an internal error.
+func (s *Server) requestFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var bad *badInput
+	if errors.As(err, &bad) {
+		s.badRequest(w, r, bad.reason)
+		return
+	}
+	s.serverError(w, r, err)
 }
 
 func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, why string) {

@@ -77,7 +77,7 @@ func New(opts Options) (*Server, error) {
 // here: Handler adds it to every route but the sessionless ones, so that health
 // checks never wait on (or fail with) the session table.
 func (s *Server) middleware() []func(http.Handler) http.Handler {
-	return []func(http.Handler) http.Handler{middleware.RequestID, s.logRequests, middleware.Recoverer, securityHeaders}
+	return []func(http.Handler) http.Handler{middleware.RequestID, s.logRequests, middleware.Recoverer, securityHeaders, s.checkInput}
 }
 
 // sessionSweepInterval is how often Run deletes expired sessions.
