@@ -104,6 +104,9 @@ func limitText(digits int) string {
 // in absolute value, with no more decimals than the currency has. what names it in
 // errors.
 func ParseAmount(s, what string, minorDigits int) (int64, error) {
+	if minorDigits < 0 || minorDigits > 6 { // as Open allows: the result below fits an int64
+		return 0, fmt.Errorf("%s: %d minor digits is not a currency", what, minorDigits)
+	}
 	r, err := ParseDecimal(s, what, MaxAmountDigits, minorDigits)
 	if err != nil {
 		return 0, err
