@@ -8,7 +8,9 @@ import (
 // TestPrintable: what a font without a glyph, and what fpdf cannot address,
 // becomes — with a font that has Latin-1, U+FFFD and U+200B only.
 func TestPrintable(t *testing.T) {
-	latin := newCharset(func(r rune) bool { return (r >= 0x20 && r < 0x7F) || (r >= 0xA0 && r <= 0xFF) || r == '\uFFFD' || r == '\u200b' })
+	latin := newCharset(func(r rune) bool {
+		return (r >= 0x20 && r < 0x7F) || (r >= 0xA0 && r <= 0xFF) || r == '\uFFFD' || r == '\u200b'
+	})
 	noRepl := newCharset(func(r rune) bool { return r >= 0x20 && r < 0x7F })
 	for _, c := range []struct {
 		name string
