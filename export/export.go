@@ -1,6 +1,8 @@
 // Package export writes a period's statements for finance systems and portals: one
-// CSV (or JSON) with every statement line, and Open OnDemand's balance file. The
-// formats are documented in docs/billing.md; the CSV columns are stable.
+// CSV (or JSON) with every statement line, one document per statement (Documents),
+// and Open OnDemand's balance file. The formats are documented in docs/billing.md;
+// the CSV columns are stable, and no CSV cell is ever a spreadsheet formula
+// (package csvsafe).
 //
 // A closed period is streamed straight from the stored statement lines, so memory
 // stays constant however many statements there are; an open period's drafts are
