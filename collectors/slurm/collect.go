@@ -171,8 +171,18 @@ func Ingest(ctx context.Context, l *ledger.Ledger, rd *Reader, opts Options, run
 				}
 			}
 		}
+		// Finish emits the running jobs a dump held back: send them in batches too.
 		conv.Finish(&out)
-		return send()
+		rest := out
+		for len(rest.Records) > 0 || len(rest.Rejects) > 0 {
+			nr, nj := min(len(rest.Records), BatchSize), min(len(rest.Rejects), BatchSize)
+			out = Output{Records: rest.Records[:nr], Rejects: rest.Rejects[:nj]}
+			rest = Output{Records: rest.Records[nr:], Rejects: rest.Rejects[nj:]}
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}()
 	close(batches)
 	storeErr := <-stored
