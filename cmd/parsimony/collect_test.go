@@ -78,6 +78,12 @@ func TestCollectSlurmPeerDumps(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ingested 0, revised") || !strings.Contains(out, "3 running job(s) charged up to 2024-04-19T12:00:00Z (given)") {
 		t.Fatalf("jobinfo --as-of: exit %d, %q, %q", code, out, stderr)
 	}
+	// --delimiter as given (the same dump again: nothing changes).
+	code, out, stderr = cli(t, "collect", "slurm", "--config", cfg, "--cluster", "habrok", "--from-file", hb, "--time-zone", "Europe/Amsterdam", jobinfo, "--account", "hb-project",
+		"--delimiter", "☃", "--as-of", "2024-04-19T12:00:00Z")
+	if code != 0 || !strings.Contains(out, "ingested 0, revised 0,") || !strings.Contains(out, "quarantined 0") {
+		t.Fatalf("jobinfo --delimiter ☃: exit %d, %q, %q", code, out, stderr)
+	}
 	if code, _, stderr := cli(t, "collect", "slurm", "--config", cfg, "--cluster", "habrok", "--as-of", "2024-04-19"); code != 2 || !strings.Contains(stderr, "go with --from-file") {
 		t.Errorf("--as-of without a dump: exit %d, %q", code, stderr)
 	}
