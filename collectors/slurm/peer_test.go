@@ -287,7 +287,7 @@ func TestPeerJobinfo(t *testing.T) {
 	}
 	recs := byKey(out)
 	longerStep, compared := 0, 0
-	stepState := map[string]string{}
+	stepState, memDiffers := map[string]string{}, map[string]string{}
 	for id, rep := range reports {
 		cpu := recs[key{id, ledger.ResourceCPU}]
 		if strings.HasPrefix(rep["State"], "PENDING") || rep["Start"] == "None" || rep["Used walltime"] == "00:00:00" {
@@ -357,6 +357,18 @@ func TestPeerJobinfo(t *testing.T) {
 				t.Errorf("%s: peak memory %v, jobinfo %s", id, m, v)
 			}
 		}
+		// jobinfo's "Total memory reserved" is ReqMem; Parsimony bills AllocTRES's
+		// mem, as sreport does. They agree but for 2344446_26 (4G requested, 8G
+		// allocated on its two nodes).
+		if v := rep["Total memory reserved"]; v != "--" {
+			want, _, err := ParseSize(v)
+			m := recs[key{id, ledger.ResourceMemory}]
+			if err != nil || len(m) != 1 {
+				t.Errorf("%s: memory %v, jobinfo reserved %s", id, m, v)
+			} else if m[0].Allocated != want*secs {
+				memDiffers[id] = fmt.Sprintf("%d B (jobinfo %s)", m[0].Allocated/secs, v)
+			}
+		}
 		gpus := int64(0)
 		if v := rep["Allocated GPUs"]; v != "--" {
 			for _, item := range strings.Split(v, ",") {
@@ -371,6 +383,9 @@ func TestPeerJobinfo(t *testing.T) {
 	}
 	if len(stepState) != 1 || stepState["7971484"] == "" {
 		t.Errorf("states differing from jobinfo's: %v, want only 7971484 (COMPLETED; its step .0 FAILED)", stepState)
+	}
+	if len(memDiffers) != 1 || memDiffers["2344446_26"] != "8589934592 B (jobinfo 4G)" {
+		t.Errorf("reserved memory differing from jobinfo's: %v, want only 2344446_26", memDiffers)
 	}
 	t.Logf("compared %d jobs with usage; %d where jobinfo's walltime is a longer step's (Parsimony bills the allocation line, as sreport)", compared, longerStep)
 	if compared < 80 {
