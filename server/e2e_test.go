@@ -712,6 +712,45 @@ func e2eFinance(t *testing.T, tb *e2eTab) {
 	if h := tb.text("main h1"); h != "Billing periods" {
 		t.Errorf("/statements heading %q", h)
 	}
+	// The running month says when it can close (and no button offers it before).
+	if lede, want := tb.text("main p.lede"), "November 2026 can be closed from 1 December 2026 00:00 UTC"; !strings.Contains(lede, want) {
+		t.Errorf("/statements lede %q, want %q", lede, want)
+	}
+	if n := len(tb.texts(`form[action="/periods/2026-11/close"]`)); n != 0 {
+		t.Errorf("/statements offers to close November 2026 on 15 November")
+	}
+	// A closing job's page reloads itself while the job runs and says what it did
+	// when it is done.
+	job, _, err := tb.e.f.l.StartJob(tb.ctx, "close", "2026-09", "web:finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobPath := fmt.Sprintf("/jobs/%d", job.ID)
+	tb.open("finance-job-running", jobPath, http.StatusOK)
+	var running struct {
+		State   string `json:"state"`
+		Refresh bool   `json:"refresh"`
+	}
+	if err := json.Unmarshal(tb.eval(`({state: document.querySelector('[data-testid="job"]').dataset.state,
+		refresh: !!document.querySelector('meta[http-equiv="refresh"]')})`), &running); err != nil {
+		t.Fatal(err)
+	}
+	if running.State != "running" || !running.Refresh {
+		t.Errorf("%s while running: %+v, want running and reloading", jobPath, running)
+	}
+	if err := tb.e.f.l.FinishJob(tb.ctx, job.ID, "September 2026 is closed: 40 final statements, $12,345.67 billed.", ""); err != nil {
+		t.Fatal(err)
+	}
+	tb.open("finance-job-done", jobPath, http.StatusOK)
+	if got := tb.text(`[data-testid="job"] p.lede`); !strings.Contains(got, "September 2026 is closed") {
+		t.Errorf("%s when done: %q", jobPath, got)
+	}
+	// A period that cannot be is refused with the reason, in the page's frame.
+	tb.open("finance-bad-period", "/?period=2026-13", http.StatusBadRequest)
+	if got := tb.text("main p.lede"); !strings.Contains(got, `period "2026-13" is not one`) {
+		t.Errorf("/?period=2026-13 says %q", got)
+	}
+	tb.follow("finance-statements", `header.site nav a[href="/statements"]`)
 	periods := tb.card("Periods")
 	var closed, open []e2eRow
 	for _, r := range periods.Rows {
