@@ -122,6 +122,7 @@ type Reader struct {
 	free      []int  // positions of free-text columns
 	rawFromID bool   // no JobIDRaw column: JobID keys the job
 	account   string // the account of a dump without an Account column
+	scratch   []string
 	line      int
 	pending   string // a line read ahead while joining a split row
 	havePend  bool
@@ -222,7 +223,7 @@ func NewDumpReader(in io.Reader, f Format) (*Reader, error) {
 		rd.trailing = rd.fits(first)
 	}
 	// A wrong --delimiter or --format would quarantine every line: say so instead.
-	if n := len(rd.split(first)); n < len(names) {
+	if n := rd.count(first); n < len(names) {
 		return nil, fmt.Errorf("the dump's first line splits into %d field(s) at %q, but its field list has %d (%s): check --delimiter and --format",
 			n, rd.delim, len(names), strings.Join(names, ","))
 	}
@@ -411,12 +412,36 @@ func (rd *Reader) setHeader(names []string, account string, anyFields bool) erro
 	return nil
 }
 
-// split cuts a line into its fields, less --parsable's trailing delimiter.
+// split cuts a line into its fields, less --parsable's trailing delimiter. The
+// slice is the reader's own, reused by the next call (the values are substrings of
+// line): one allocation less per line, which parsing speed notices.
 func (rd *Reader) split(line string) []string {
 	if rd.trailing {
 		line = strings.TrimSuffix(line, rd.delim)
 	}
-	return strings.Split(line, rd.delim)
+	fields := rd.scratch[:0]
+	for rd.delim != "" {
+		i := strings.Index(line, rd.delim)
+		if i < 0 {
+			break
+		}
+		fields = append(fields, line[:i])
+		line = line[i+len(rd.delim):]
+	}
+	rd.scratch = append(fields, line)
+	return rd.scratch
+}
+
+// count is how many fields split would give, without splitting (and without
+// touching the slice split returned last).
+func (rd *Reader) count(line string) int {
+	if rd.trailing {
+		line = strings.TrimSuffix(line, rd.delim)
+	}
+	if rd.delim == "" {
+		return 1
+	}
+	return strings.Count(line, rd.delim) + 1
 }
 
 // readLine returns the next physical line without its line ending.
@@ -471,7 +496,7 @@ func (rd *Reader) Next() (row Row, bad *BadLine, err error) {
 		if err != nil {
 			break
 		}
-		if joined >= MaxJoinedLines || len(rd.split(next)) >= rd.columns {
+		if joined >= MaxJoinedLines || rd.count(next) >= rd.columns {
 			rd.pending, rd.havePend = next, true // counted already; read again next
 			break
 		}
