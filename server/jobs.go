@@ -135,13 +135,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	heading := job.Kind + " " + job.Subject
-	if job.Kind == jobClose {
-		heading = "Closing " + job.Subject
-		if m, err := time.Parse("2006-01", job.Subject); err == nil {
-			heading = "Closing " + m.Format("January 2006")
-		}
-	}
+	heading := jobTitle(job)
 	started := job.StartedAt
 	facts := [][2]string{{"State", job.State}, {"Asked by", job.RequestedBy}, {"Started", since(&started)}}
 	if job.FinishedAt != nil {
@@ -158,6 +152,16 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 		Outcome: job.Outcome, Error: job.Error, Back: "/statements"}))
 }
 
+// jobTitle says what a job does, for people: "Closing October 2026".
+func jobTitle(job ledger.Job) string {
+	if job.Kind == jobClose {
+		if m, err := time.Parse("2006-01", job.Subject); err == nil {
+			return "Closing " + m.Format("January 2006")
+		}
+	}
+	return job.Kind + " " + job.Subject
+}
+
 // jobsTable is the latest jobs, for the periods page.
 func (s *Server) jobsTable(ctx context.Context) (views.Table, error) {
 	jobs, err := s.ledger.RecentJobs(ctx, 10)
@@ -171,7 +175,7 @@ func (s *Server) jobsTable(ctx context.Context) (views.Table, error) {
 		if j.Error != "" {
 			result = j.Error
 		}
-		t.Rows = append(t.Rows, views.Row{Cells: []string{j.Kind + " " + j.Subject, j.State, j.RequestedBy, since(&started), result},
+		t.Rows = append(t.Rows, views.Row{Cells: []string{jobTitle(j), j.State, j.RequestedBy, since(&started), result},
 			Link: "/jobs/" + strconv.FormatInt(j.ID, 10)})
 	}
 	return t, nil
