@@ -167,7 +167,9 @@ func ParseTRES(s string) (TRES, error) {
 	}
 	var untyped int64 = -1
 	var typed int64
-	for _, item := range strings.Split(s, ",") {
+	for rest := s; rest != ""; {
+		var item string
+		item, rest, _ = strings.Cut(rest, ",")
 		if item == "" {
 			continue
 		}
