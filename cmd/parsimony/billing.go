@@ -81,7 +81,7 @@ func runRatesList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "rates list", "[--at DATE] [--config FILE]")
 	cfgPath := configFlag(fs)
 	atS := fs.String("at", "", "only the rates in force on this `date` (2026-10-15)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	var at time.Time
@@ -134,7 +134,7 @@ func runRate(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "rate", "--period 2026-10 [--config FILE]")
 	cfgPath := configFlag(fs)
 	periodS := fs.String("period", "", "the open `period` to (re)rate, e.g. 2026-10 (default: this month)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	return withLedger(ctx, e, *cfgPath, func(l *ledger.Ledger, _ config.Config) error {
@@ -221,7 +221,7 @@ func runAdjust(ctx context.Context, e *env, args []string) error {
 	slug := fs.String("group", "", "the billable group's `slug`")
 	amountS := fs.String("amount", "", "`money` in the site's currency: negative for a credit, positive for a debit")
 	reason := fs.String("reason", "", "why, as the statement line will say")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *periodS == "" || *slug == "" || *amountS == "" || *reason == "" {
@@ -265,7 +265,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "csv/json/ood: output `file` (default stdout); html/pdf: output directory (default .)")
 	slug := fs.String("group", "", "html/pdf: only this billable group's statement")
 	oodValue := fs.String("ood-value", export.ValueRemaining, "ood: "+export.ValueRemaining+" (of the monthly money budget) or "+export.ValueSpent+" (month to date)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	var month time.Time

@@ -56,7 +56,7 @@ func runCollectCSV(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "collect csv", "--file PATH|- [--config FILE]")
 	cfgPath := configFlag(fs)
 	file := fs.String("file", "", "CSV `file` to import (docs/csv-import.md), or - for standard input")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *file == "" {
@@ -99,7 +99,7 @@ func runCollectSlurm(ctx context.Context, e *env, args []string) error {
 	format := fs.String("format", "", "with --from-file: the `fields` of a headerless dump, as given to sacct --format (e.g. jobid,jobidraw,…,ncpus,…); default: Parsimony's own list")
 	asOfS := fs.String("as-of", "", "with --from-file: charge running jobs up to this `time` (date or RFC 3339); default: the latest time the dump contains")
 	account := fs.String("account", "", "with --from-file: the `account` to charge for a dump without an Account column (one project's jobs)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *cluster == "" {
@@ -301,7 +301,7 @@ func runCollectSlurmAccounts(ctx context.Context, e *env, args []string) error {
 	cluster := fs.String("cluster", "", "the cluster's `name` in Parsimony (required)")
 	fromFile := fs.String("from-file", "", "read saved `sacctmgr -P show assoc format=Cluster,Account,ParentName,User,Partition` output (with its header) from this file, or - for standard input")
 	dryRun := fs.Bool("dry-run", false, "print the changes without making them")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *cluster == "" {

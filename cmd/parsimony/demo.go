@@ -27,7 +27,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the web app on")
 	randomSeed := fs.Uint64("random-seed", 1, "random seed of the demo institution (first start only)")
 	openSignIn := fs.Bool("i-know-demo-sign-in-is-open", false, "allow --listen on an address other than loopback, although the demo's sign-in lets anyone who reaches it act as any user, admin included")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	// Checked before anything starts, so a refused demo leaves nothing behind.

@@ -34,6 +34,12 @@ func TestFlagsAfterPositionals(t *testing.T) {
 		{"unknown flag after config check FILE", []string{"config", "check", "../../parsimony.example.toml", "--strict"}, 2, "flag provided but not defined: -strict"},
 		// A second positional after the flags is still counted.
 		{"positional after the flag", []string{"close", "--config", missing, "2026-10", "2026-11"}, 2, "the period to close is required"},
+		// A command that takes only flags refuses a stray word instead of ignoring it.
+		{"serve with a stray word", []string{"serve", "--config", missing, "8080"}, 2, `unexpected argument "8080"`},
+		{"export with a value whose flag was forgotten", []string{"export", "--period", "2026-10", "pdf"}, 2, `unexpected argument "pdf"`},
+		{"rate with a period but no --period", []string{"rate", "2026-10"}, 2, `unexpected argument "2026-10"`},
+		{"collect csv with the file but no --file", []string{"collect", "csv", "usage.csv"}, 2, `unexpected argument "usage.csv"`},
+		{"report with a stray word", []string{"report", "--from", "2026-10-01", "--to", "2026-11-01", "everything"}, 2, `unexpected argument "everything"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := cli(t, tt.args...)

@@ -12,7 +12,7 @@ import (
 func runHealthcheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "healthcheck", "[--url URL]")
 	url := fs.String("url", "http://127.0.0.1:8080/readyz", "the server's readiness URL")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

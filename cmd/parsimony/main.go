@@ -157,6 +157,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseFlagsOnly is parse for a command that takes no positional arguments: a
+// stray word (a mistyped flag without its dashes, a value whose flag was
+// forgotten) is refused, never ignored.
+func parseFlagsOnly(e *env, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(e, fs, "unexpected argument %q: this command takes only flags", fs.Arg(0))
+	}
+	return nil
+}
+
 // isPositional reports whether an argument met after a positional is one too
 // rather than a flag: anything not starting with "-", a lone "-", and negative
 // numbers.

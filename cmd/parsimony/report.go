@@ -19,7 +19,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	depth := fs.Int("depth", 0, "with --by group: report each group as its ancestor at this depth (1 = top level)")
 	resource := fs.String("resource", "", "only this resource: cpu, gpu, memory, storage, billing")
 	format := fs.String("format", "table", "table (human units) or csv (base units)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *fromS == "" || *toS == "" {

@@ -18,7 +18,7 @@ func runSeed(ctx context.Context, e *env, args []string) error {
 	scale := fs.String("scale", "demo", "demo (a few months, tens of thousands of jobs) or bench (10 million jobs)")
 	months := fs.Int("months", 0, "months of history ending now (0: the scale's default)")
 	randomSeed := fs.Uint64("random-seed", 1, "random seed: the same seed gives the same institution")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	if *scale != "demo" && *scale != "bench" {

@@ -19,7 +19,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "[--config FILE] [--listen ADDR]")
 	cfgPath := configFlag(fs)
 	listen := fs.String("listen", "", "address to serve on (default: the configuration's, 127.0.0.1:8080)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(e, fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
