@@ -286,7 +286,8 @@ func TestElapsedLongerThanWallQuarantined(t *testing.T) {
 }
 
 // Point 9: running jobs in a dump are charged up to the latest time the dump
-// contains (here a later submission; a running job's Start + Elapsed counts too),
+// contains (here a later submission, not a pending job's expected start; a running
+// job's Start + Elapsed counts too),
 // not the file's mtime; a given as-of time wins; the summary warns of a running job
 // charged past its time limit.
 func TestRunningJobsUpToTheDumpsTime(t *testing.T) {
@@ -294,7 +295,7 @@ func TestRunningJobsUpToTheDumpsTime(t *testing.T) {
 	text := dump("|", header,
 		"1|1|ann|phys|RUNNING|2026-10-05T09:00:00|2026-10-05T10:00:00|Unknown|1800|00:20:00|2|cpu=2",
 		"2|2|ann|phys|COMPLETED|2026-10-05T08:00:00|2026-10-05T08:00:00|2026-10-05T09:00:00|3600|02:00:00|1|cpu=1",
-		"3|3|ann|phys|PENDING|2026-10-05T10:40:00|Unknown|Unknown|0|01:00:00|1|",
+		"3|3|ann|phys|PENDING|2026-10-05T10:40:00|2026-10-05T12:00:00|Unknown|0|01:00:00|1|",
 		"4|4|ann|phys|RUNNING|2026-10-05T09:00:00|2026-10-05T10:10:00|Unknown|1800|UNLIMITED|1|cpu=1",
 	)
 	out, stats := one(t, text, Format{}, Options{Location: time.UTC})

@@ -85,8 +85,12 @@ func (c *Converter) Add(row Row, out *Output) {
 	c.Stats.Lines++
 	if c.holding {
 		c.latest.note(row.f[fSubmit])
-		c.latest.note(row.f[fStart])
-		c.latest.note(row.f[fEnd])
+		// A pending job's Start, where sacct shows one, is the scheduler's
+		// expectation, not a time that has passed.
+		if !strings.HasPrefix(row.f[fState], "PENDING") {
+			c.latest.note(row.f[fStart])
+			c.latest.note(row.f[fEnd])
+		}
 	}
 	if !row.isStep() {
 		c.Flush(out)
