@@ -2,13 +2,17 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // A billing period is a calendar month in the site's time zone. The ledger keys
-// periods by the UTC date of the month's first day (periods.month is a date); these
-// helpers place that month on the site's clock.
+// periods by the UTC date of the month's first day (periods.month is a date). This
+// file places periods on the site's clock and closes them: only once ended, in
+// order, and for good.
 
 // now is the ledger's clock: Options.Now, or the wall clock.
 func (l *Ledger) now() time.Time {
@@ -88,4 +92,140 @@ func (l *Ledger) checkDraftable(ctx context.Context, q queryer, month time.Time)
 	}
 	return fmt.Errorf("%w: %s is before the ledger's first usage (%s)", ErrNotFound,
 		month.Format("2006-01"), first.Format("2006-01"))
+}
+
+// Close closes a period: it rates what is left (late usage of earlier months
+// included), writes a final statement for every billable group and freezes the
+// period — from then on the database refuses any change to its charges,
+// adjustments and statements. Periods close in order: month must be the first open
+// one, and it must have ended in the site's time zone (Options.Now is the clock).
+// Closing a closed period again changes nothing and returns its statements.
+func (l *Ledger) Close(ctx context.Context, actor string, month time.Time) ([]Statement, Reconciliation, error) {
+	month = monthKey(month)
+	if err := l.checkEnded(month); err != nil {
+		return nil, Reconciliation{}, fmt.Errorf("close %s: %w", month.Format("2006-01"), err)
+	}
+	var sts []Statement
+	var rec Reconciliation
+	already := false
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)`, billingLockKey, lockKey); err != nil {
+			return err
+		}
+		var err error
+		if already, err = closeOrder(ctx, tx, month); err != nil || already {
+			return err
+		}
+		if _, err := l.rateInTx(ctx, tx, month); err != nil {
+			return err
+		}
+		sts, rec, err = l.buildStatements(ctx, tx, month, "final")
+		if err != nil {
+			return err
+		}
+		for _, st := range sts {
+			if err := insertStatement(ctx, tx, month, st); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE periods SET closed_at = now(), closed_by = $2 WHERE month = $1`, month, actor); err != nil {
+			return err
+		}
+		// Every month up to this one is now charged in full.
+		if _, err := tx.Exec(ctx, `DELETE FROM usage_changed_months WHERE month <= $1`, month); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "close", "period", month.Format("2006-01"), nil, map[string]any{
+			"statements": len(sts), "total_minor": rec.StatementsMinor, "currency": l.currency})
+	})
+	if err != nil {
+		return nil, Reconciliation{}, fmt.Errorf("close %s: %w", month.Format("2006-01"), err)
+	}
+	if already {
+		sts, rec, err = l.Statements(ctx, month)
+		return sts, rec, err
+	}
+	return sts, rec, nil
+}
+
+// CheckClosable says, without waiting for any lock, whether Close(month) would
+// close it now: already is true for a closed month (closing it again is a no-op);
+// an error (wrapping ErrConflict) says why it cannot close — not ended yet, or an
+// earlier month is still open. The web app asks before it starts a closing job, so
+// a mistake is answered at once; Close checks again under its locks.
+func (l *Ledger) CheckClosable(ctx context.Context, month time.Time) (already bool, err error) {
+	month = monthKey(month)
+	if err := l.checkEnded(month); err != nil {
+		return false, err
+	}
+	return closeOrder(ctx, l.pool, month)
+}
+
+// closeOrder checks that month is the next period to close: closed already (a
+// no-op), or the first open month — periods close in order, so late usage has one
+// place to go.
+func closeOrder(ctx context.Context, q queryer, month time.Time) (already bool, err error) {
+	var closedAt *time.Time
+	err = q.QueryRow(ctx, `SELECT closed_at FROM periods WHERE month = $1`, month).Scan(&closedAt)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, err
+	}
+	if closedAt != nil {
+		return true, nil
+	}
+	first, err := firstOpenMonth(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if first.IsZero() {
+		// Nothing closed yet: the first open month is the first with usage.
+		var day *time.Time
+		if err := q.QueryRow(ctx, `SELECT min(day) FROM rollup_daily`).Scan(&day); err != nil {
+			return false, err
+		}
+		if day != nil {
+			first = monthKey(*day)
+		}
+	}
+	if !first.IsZero() && month.After(first) {
+		return false, fmt.Errorf("%w: close %s first (periods close in order, so late usage has one place to go)",
+			ErrConflict, first.Format("2006-01"))
+	}
+	if !first.IsZero() && month.Before(first) {
+		return false, fmt.Errorf("%w: %s is before the first month with usage (%s)", ErrConflict,
+			month.Format("2006-01"), first.Format("2006-01"))
+	}
+	return false, nil
+}
+
+// PeriodClosed reports whether month's period is closed.
+func (l *Ledger) PeriodClosed(ctx context.Context, month time.Time) (bool, error) {
+	var closed bool
+	err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM periods WHERE month = $1 AND closed_at IS NOT NULL)`,
+		time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)).Scan(&closed)
+	if err != nil {
+		return false, fmt.Errorf("is %s closed: %w", month.Format("2006-01"), err)
+	}
+	return closed, nil
+}
+
+// Period is a billing month and its state.
+type Period struct {
+	Month    time.Time
+	RatedAt  *time.Time
+	ClosedAt *time.Time
+	ClosedBy string
+}
+
+// Periods lists the periods that have been rated or closed, newest first.
+func (l *Ledger) Periods(ctx context.Context) ([]Period, error) {
+	rows, err := l.pool.Query(ctx, `SELECT month, rated_at, closed_at, coalesce(closed_by, '') FROM periods ORDER BY month DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list periods: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Period, error) {
+		var p Period
+		err := r.Scan(&p.Month, &p.RatedAt, &p.ClosedAt, &p.ClosedBy)
+		return p, err
+	})
 }
