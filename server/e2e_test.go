@@ -750,6 +750,16 @@ func e2eFinance(t *testing.T, tb *e2eTab) {
 	if got := tb.text("main p.lede"); !strings.Contains(got, `period "2026-13" is not one`) {
 		t.Errorf("/?period=2026-13 says %q", got)
 	}
+	// The same pages at a phone's width: nothing may overflow the window.
+	if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	tb.open("finance-job-done-phone", jobPath, http.StatusOK)
+	tb.open("finance-bad-period-phone", "/?period=2026-13", http.StatusBadRequest)
+	tb.open("finance-statements-phone", "/statements", http.StatusOK)
+	if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
 	tb.follow("finance-statements", `header.site nav a[href="/statements"]`)
 	periods := tb.card("Periods")
 	var closed, open []e2eRow
