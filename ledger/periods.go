@@ -43,8 +43,11 @@ func (l *Ledger) PeriodEnd(month time.Time) time.Time {
 func (l *Ledger) checkEnded(month time.Time) error {
 	end := l.PeriodEnd(month)
 	if now := l.now(); now.Before(end) {
-		return fmt.Errorf("%w: %s has not ended yet; it can be closed from %s (%s)", ErrConflict,
-			month.Format("2006-01"), end.Format("Mon 2 January 2006 15:04 MST"), l.loc)
+		when := end.Format("Mon 2 January 2006 15:04 MST")
+		if zone := l.loc.String(); zone != end.Format("MST") {
+			when += " (" + zone + ")" // "CET (Europe/Berlin)", not "UTC (UTC)"
+		}
+		return fmt.Errorf("%w: %s has not ended yet; it can be closed from %s", ErrConflict, month.Format("2006-01"), when)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestCloseOnlyEndedMonths(t *testing.T) {
 		}
 	}
 	_, _, err = l.Close(s.ctx, "test", day("2026-12-01"))
-	if want := "it can be closed from Fri 1 January 2027 00:00 CET"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := "it can be closed from Fri 1 January 2027 00:00 CET (Europe/Berlin)"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("close December: %v, want it to say %q", err, want)
 	}
 	if closed, err := l.PeriodClosed(s.ctx, day("2026-12-01")); err != nil || closed {
