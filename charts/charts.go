@@ -22,9 +22,11 @@
 // segment has a <title> that browsers show on hover. Pages should still offer
 // the numbers as a table; a chart is a picture of them, not a replacement.
 //
-// Colours come from the Okabe–Ito palette, which readers with the common colour
-// vision deficiencies can tell apart, in an order that alternates dark and
-// light; stacked segments are separated by a thin white line so they stay
+// A series' colour belongs to what it is, not to its place in the list (see
+// Color): a resource or a cluster has the same colour on every chart and in
+// every period. The palettes (Okabe–Ito for resources, Paul Tol's muted for
+// other keys) are ones readers with the common colour vision deficiencies can
+// tell apart; stacked segments are separated by a thin white line so they stay
 // distinct in greyscale print. Labels come from user data and are always
 // escaped. Output is deterministic and uses no element ids, so any number of
 // charts can sit in one page.
@@ -44,32 +46,6 @@ import (
 
 	"github.com/a-h/templ"
 )
-
-// palette is Okabe & Ito (2008) "Color Universal Design", reordered so that
-// neighbouring series differ in lightness as well as hue. Its black is
-// replaced by a neutral grey, which suits an "Other" series placed last and
-// keeps text the darkest thing on the chart.
-var palette = [...]string{
-	"#0072B2", // blue
-	"#E69F00", // orange
-	"#009E73", // bluish green
-	"#CC79A7", // reddish purple
-	"#56B4E9", // sky blue
-	"#D55E00", // vermillion
-	"#F0E442", // yellow
-	"#999999", // grey (for "Other")
-}
-
-// SeriesColor returns the fill colour of series i (0-based) in StackedBars, so
-// a page can draw matching swatches, e.g. in the table beside a chart. Colours
-// repeat after eight series; merge the smallest series into "Other" before
-// that.
-func SeriesColor(i int) string {
-	if i < 0 {
-		i = -i
-	}
-	return palette[i%len(palette)]
-}
 
 // Colours used for everything that is not a series.
 const (

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 // node is a generic XML element, enough to query rendered charts.
@@ -161,6 +163,7 @@ func euro0(v float64) string { s := euro(v); return s[:len(s)-3] }
 func sampleStacked() StackedBarsOptions {
 	labels, titles := days(30)
 	names := []string{"CPU", "GPU", "High memory", "Storage", "Other"}
+	keys := []string{ledger.ResourceCPU, ledger.ResourceGPU, ledger.ResourceMemory, ledger.ResourceStorage, OtherKey}
 	base := []float64{180, 240, 60, 25, 12}
 	var series []Series
 	for s, name := range names {
@@ -173,7 +176,7 @@ func sampleStacked() StackedBarsOptions {
 			wave := 1 + 0.35*math.Sin(float64(i*(s+2))/5)
 			vals[i] = math.Round(base[s]*wk*wave*100) / 100
 		}
-		series = append(series, Series{Name: name, Values: vals})
+		series = append(series, Series{Name: name, Key: keys[s], Values: vals})
 	}
 	series[1].Values[2] = 780  // a big GPU day
 	series[4].Values[17] = -95 // a credit
@@ -314,8 +317,10 @@ func TestEmptyState(t *testing.T) {
 			if !slices.ContainsFunc(root.all("text"), func(n node) bool { return n.Text == EmptyText }) {
 				t.Errorf("no %q text", EmptyText)
 			}
-			if strings.Contains(svg, SeriesColor(0)) {
-				t.Error("empty chart draws bars")
+			for _, c := range allSeriesColors() {
+				if strings.Contains(svg, `fill="`+c+`"`) {
+					t.Errorf("empty chart draws bars (fill %s)", c)
+				}
 			}
 		})
 	}

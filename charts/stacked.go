@@ -11,7 +11,11 @@ import (
 
 // Series is one named row of values, one value per category.
 type Series struct {
-	Name   string
+	Name string
+	// Key says what the series is and so picks its colour (see Color): a
+	// ledger resource ("cpu"), a cluster's name, or OtherKey. Without a Key
+	// the Name is the key.
+	Key    string
 	Values []float64
 }
 
@@ -24,9 +28,9 @@ type Reference struct {
 // StackedBarsOptions describes a stacked bar chart with one bar per category
 // (typically a day) and one stacked segment per series.
 //
-// Series are stacked bottom-up in the order given, and the legend and colours
-// (SeriesColor) follow that order. Up to eight series get distinct colours;
-// merge the rest into an "Other" series placed last, which gets grey.
+// Series are stacked bottom-up in the order given, and the legend follows that
+// order. Colours follow each series' Key, not its place (see Color); merge the
+// smallest series into one with Key OtherKey, placed last, which is grey.
 //
 // Negative values (credits) are stacked downwards from the zero line, and the
 // axis extends below zero to show them; the description says how many
@@ -248,7 +252,7 @@ func (o StackedBarsOptions) SVG() string {
 				down += v
 			}
 			b.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s">`,
-				num(bx), num(top), num(bw), num(bot-top), SeriesColor(s))
+				num(bx), num(top), num(bw), num(bot-top), o.Series[s].color())
 			b.title(fmt.Sprintf("%s · %s: %s", xtitle(i), o.Series[s].Name, fv(v)))
 			b.WriteString(`</rect>`)
 		}
@@ -297,7 +301,7 @@ func (o StackedBarsOptions) SVG() string {
 				b.title(it.full)
 			}
 			b.printf(`<rect x="%s" y="%s" width="%s" height="%s" rx="2" fill="%s" stroke="%s" stroke-opacity=".35"/>`,
-				num(it.x), num(top+2), num(swatch), num(swatch), SeriesColor(s), colInk)
+				num(it.x), num(top+2), num(swatch), num(swatch), o.Series[s].color(), colInk)
 			b.text(it.x+swatch+5, top+2+swatch/2, "", colInk, ` dy=".35em"`, it.text)
 			b.WriteString(`</g>`)
 		}
