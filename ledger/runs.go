@@ -78,7 +78,9 @@ func (r *runLocks) take(id int64) *pgx.Conn {
 // marks abandoned the earlier runs of the same source and cluster whose process
 // has gone without finishing them. The run holds its advisory lock on a
 // connection of its own until FinishRun, so that a run still going in another
-// process (its lock held) is never taken for abandoned.
+// process (its lock held) is never taken for abandoned. Collectors run inside
+// Collect, which calls StartRun and FinishRun for them; the two stay exported for
+// tests and tools that record a run by hand.
 func (l *Ledger) StartRun(ctx context.Context, source, cluster string, from, to time.Time) (int64, error) {
 	conn, err := pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 )
 
 // runHelperURL, when set, makes TestRunHelperProcess a collector that starts a
-// run in the database it names and hangs, for its parent test to kill.
+// run (through Collect) in the database it names and hangs, for its parent test
+// to kill.
 const runHelperURL = "PARSIMONY_TEST_RUN_HELPER_URL"
 
 // TestRunHelperProcess is not a test of its own: TestKilledRunIsAbandoned runs
@@ -39,13 +40,13 @@ func TestRunHelperProcess(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	id, err := l.StartRun(ctx, "slurm", "hpc", time.Time{}, time.Time{})
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("started %d\n", id)
-	time.Sleep(5 * time.Minute) // until killed
+	// A collector inside Collect, as every real one runs.
+	_, err = l.Collect(ctx, "slurm", "hpc", time.Time{}, time.Time{}, func(ctx context.Context, sink *ledger.Sink) (time.Time, error) {
+		fmt.Printf("started %d\n", sink.RunID())
+		time.Sleep(5 * time.Minute) // until killed
+		return time.Time{}, nil
+	})
+	fmt.Println("error:", err)
 	os.Exit(1)
 }
 

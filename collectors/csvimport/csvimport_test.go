@@ -643,6 +643,41 @@ func TestImportKeepsQuotedTextExactly(t *testing.T) {
 	}
 }
 
+// An import cancelled mid-file still finishes its run, failed, with the counts
+// of the batches it stored.
+func TestImportCancelled(t *testing.T) {
+	l := newLedger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := &cancelling{r: &endless{}, after: 64 << 10, cancel: cancel}
+	c, err := csvimport.Import(ctx, l, in, "endless.csv", csvimport.Options{BatchSize: 100})
+	if !errors.Is(err, context.Canceled) || c.Read == 0 {
+		t.Fatalf("cancelled import: %v, counts %+v", err, c)
+	}
+	runs, err := l.Runs(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].State != ledger.RunFailed || runs[0].FinishedAt == nil || runs[0].Counts != c {
+		t.Errorf("runs after a cancelled import: %+v (counts returned %+v)", runs, c)
+	}
+}
+
+// cancelling cancels its context once after bytes have been read from r.
+type cancelling struct {
+	r      io.Reader
+	after  int
+	cancel context.CancelFunc
+}
+
+func (c *cancelling) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.after -= n; c.after <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
 func TestImportRevisesAndFails(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
@@ -673,7 +708,7 @@ func TestImportRevisesAndFails(t *testing.T) {
 			csvimport.Options{}, ledger.Counts{Read: 1, Ingested: 1}, "",
 			map[string]string{"c1/cpu": "220/220/0"}},
 		{"a broken header", "source,cluster\n", csvimport.Options{}, ledger.Counts{},
-			`import broken.csv: csv header: required columns "external_id", "resource"`,
+			`on broken.csv: csv header: required columns "external_id", "resource"`,
 			map[string]string{"c1/cpu": "220/220/0"}},
 	}
 	for _, s := range steps {

@@ -99,11 +99,11 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Ingest reads sacct output from rd and stores it through the ledger in batches,
-// each in one transaction. Malformed rows are quarantined with their raw text and
+// Ingest reads sacct output from rd and stores it through the run's sink in
+// batches, each in one transaction. Malformed rows are quarantined with their raw text and
 // the reason; the run goes on. Reading and converting the next batch overlaps with
 // storing the last one (one batch in flight, so memory stays bounded).
-func Ingest(ctx context.Context, l *ledger.Ledger, rd *Reader, opts Options, runID int64, progress func(Stats)) (ledger.Counts, Stats, error) {
+func Ingest(ctx context.Context, sink *ledger.Sink, rd *Reader, opts Options, progress func(Stats)) (ledger.Counts, Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	conv := NewConverter(opts)
@@ -121,7 +121,7 @@ func Ingest(ctx context.Context, l *ledger.Ledger, rd *Reader, opts Options, run
 				continue // drain after a failure
 			}
 			var c ledger.Counts
-			c, err = l.Ingest(ctx, ledger.Batch{RunID: runID, Records: b.out.Records, Rejects: b.out.Rejects})
+			c, err = sink.Ingest(ctx, ledger.Batch{Records: b.out.Records, Rejects: b.out.Rejects})
 			if err != nil {
 				cancel()
 				continue

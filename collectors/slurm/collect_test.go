@@ -135,6 +135,27 @@ func TestCollectLiveFailures(t *testing.T) {
 	}
 }
 
+// A live run cancelled while sacct is still talking (Ctrl-C, a deadline) stops
+// sacct and still finishes its run row, failed, so it does not look live.
+func TestCollectLiveCancelled(t *testing.T) {
+	l, _, _ := newLedger(t, "UTC")
+	hanging := fakeSacct(t, `exec sleep 60`)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := CollectLive(ctx, l, Run{Cluster: "hpc", Sacct: Sacct{Command: []string{hanging}}})
+	if err == nil || time.Since(start) > 20*time.Second {
+		t.Fatalf("cancelled run: %v after %s", err, time.Since(start))
+	}
+	runs, err := l.Runs(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].State != ledger.RunFailed || runs[0].FinishedAt == nil || runs[0].Error == "" {
+		t.Errorf("runs after a cancelled run: %+v", runs)
+	}
+}
+
 // A live run reads [watermark − overlap, now] and moves the watermark to now.
 func TestCollectLiveWindow(t *testing.T) {
 	l, _, _ := newLedger(t, "UTC")

@@ -118,34 +118,40 @@ func (run *Run) Window(ctx context.Context, l *ledger.Ledger) (from, to time.Tim
 	return from, to, nil
 }
 
-// CollectLive runs sacct over the window and ingests what it prints. The run is
-// recorded with its counts; only a run that succeeds moves the watermark, so a
-// failed or killed run is simply read again next time (ingest is idempotent).
+// CollectLive runs sacct over the window and ingests what it prints, as one
+// ledger.Collect run. Only a run that succeeds moves the watermark (to the
+// window's end), so a failed or killed run is simply read again next time
+// (ingest is idempotent).
 func CollectLive(ctx context.Context, l *ledger.Ledger, run Run) (Result, error) {
 	from, to, err := run.Window(ctx, l)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{From: from, To: to}
-	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, from, to); err != nil {
-		return res, err
-	}
-	var reserved []ReservedJob
-	err = run.Sacct.Run(ctx, from, to, func(out io.Reader) error {
-		var err error
-		res.Counts, res.Stats, err = Ingest(ctx, l, NewHeaderlessReader(out, Delimiter),
-			Options{Cluster: run.Cluster, Location: time.UTC, Now: to, Reserved: &reserved}, res.RunID, run.Progress)
-		return err
-	})
-	if err == nil {
-		var resvOut, assocOut []byte
-		if resvOut, err = run.sacctmgr(ctx, ReservationArgs(run.Sacct.Cluster, from, to)); err == nil {
-			if assocOut, err = run.sacctmgr(ctx, AssocIDArgs(run.Sacct.Cluster)); err == nil {
-				err = chargeReservations(ctx, l, &res, run.Cluster, bytes.NewReader(resvOut), bytes.NewReader(assocOut), time.UTC, reserved, from, to)
-			}
+	res.Counts, err = l.Collect(ctx, ledger.SourceSlurm, run.Cluster, from, to, func(ctx context.Context, sink *ledger.Sink) (time.Time, error) {
+		res.RunID = sink.RunID()
+		var reserved []ReservedJob
+		err := run.Sacct.Run(ctx, from, to, func(out io.Reader) error {
+			var err error
+			_, res.Stats, err = Ingest(ctx, sink, NewHeaderlessReader(out, Delimiter),
+				Options{Cluster: run.Cluster, Location: time.UTC, Now: to, Reserved: &reserved}, run.Progress)
+			return err
+		})
+		if err != nil {
+			return time.Time{}, err
 		}
-	}
-	return res, finish(l, res, to, err)
+		resvOut, err := run.sacctmgr(ctx, ReservationArgs(run.Sacct.Cluster, from, to))
+		if err != nil {
+			return time.Time{}, err
+		}
+		assocOut, err := run.sacctmgr(ctx, AssocIDArgs(run.Sacct.Cluster))
+		if err != nil {
+			return time.Time{}, err
+		}
+		err = chargeReservations(ctx, sink, &res.Stats, run.Cluster, bytes.NewReader(resvOut), bytes.NewReader(assocOut), time.UTC, reserved, from, to)
+		return to, err
+	})
+	return res, err
 }
 
 // sacctmgr runs sacctmgr (in UTC) and returns its output; a failure names the
@@ -168,7 +174,7 @@ func (run *Run) sacctmgr(ctx context.Context, args []string) ([]byte, error) {
 }
 
 // chargeReservations ingests the idle time of the window's reservations.
-func chargeReservations(ctx context.Context, l *ledger.Ledger, res *Result, cluster string, resvIn, assocIn io.Reader,
+func chargeReservations(ctx context.Context, sink *ledger.Sink, stats *Stats, cluster string, resvIn, assocIn io.Reader,
 	loc *time.Location, reserved []ReservedJob, from, to time.Time) error {
 	resvs, rejects, err := ParseReservations(resvIn, loc, cluster)
 	if err != nil {
@@ -179,51 +185,44 @@ func chargeReservations(ctx context.Context, l *ledger.Ledger, res *Result, clus
 		return err
 	}
 	recs, more := IdleRecords(cluster, resvs, reserved, assocs, from, to)
-	c, err := l.Ingest(ctx, ledger.Batch{RunID: res.RunID, Records: recs, Rejects: append(rejects, more...)})
-	if err != nil {
+	if _, err := sink.Ingest(ctx, ledger.Batch{Records: recs, Rejects: append(rejects, more...)}); err != nil {
 		return err
 	}
-	res.Counts.Add(c)
-	res.Stats.Records += int64(len(recs))
+	stats.Records += int64(len(recs))
 	return nil
 }
 
-// CollectFile ingests a dump: sacct output with its header line (fields in any
-// order, any delimiter) or without one (then run.Format's fields, else FormatList).
-// Running jobs in it are charged up to asOf, or when asOf is zero up to the latest
-// time the dump itself contains (see Converter.Finish).
+// CollectFile ingests a dump, as one ledger.Collect run: sacct output with its
+// header line (fields in any order, any delimiter) or without one (then
+// run.Format's fields, else FormatList). Running jobs in it are charged up to
+// asOf, or when asOf is zero up to the latest time the dump itself contains (see
+// Converter.Finish).
 func CollectFile(ctx context.Context, l *ledger.Ledger, in io.Reader, asOf time.Time, run Run) (Result, error) {
 	var res Result
 	var err error
-	if res.RunID, err = l.StartRun(ctx, ledger.SourceSlurm, run.Cluster, time.Time{}, time.Time{}); err != nil {
-		return res, err
-	}
-	var reserved []ReservedJob
-	rd, err := NewDumpReader(in, run.Format)
-	if err == nil {
-		res.Counts, res.Stats, err = Ingest(ctx, l, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf, Reserved: &reserved}, res.RunID, run.Progress)
-		asOf = res.Stats.AsOf
-	}
-	if err == nil && run.Reservations != nil {
-		if run.Assocs == nil {
-			err = fmt.Errorf("a reservations dump needs the association ids beside it (sacctmgr %s)", strings.Join(AssocIDArgs(""), " "))
-		} else {
+	res.Counts, err = l.Collect(ctx, ledger.SourceSlurm, run.Cluster, time.Time{}, time.Time{}, func(ctx context.Context, sink *ledger.Sink) (time.Time, error) {
+		res.RunID = sink.RunID()
+		var reserved []ReservedJob
+		rd, err := NewDumpReader(in, run.Format)
+		if err != nil {
+			return time.Time{}, err
+		}
+		_, res.Stats, err = Ingest(ctx, sink, rd, Options{Cluster: run.Cluster, Location: run.Location, Now: asOf, Reserved: &reserved}, run.Progress)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if run.Reservations != nil {
+			if run.Assocs == nil {
+				return time.Time{}, fmt.Errorf("a reservations dump needs the association ids beside it (sacctmgr %s)", strings.Join(AssocIDArgs(""), " "))
+			}
 			// A dump covers whatever window it was made for: charge every hour of its
 			// reservations up to when it was made.
-			err = chargeReservations(ctx, l, &res, run.Cluster, run.Reservations, run.Assocs, run.Location, reserved, time.Time{}, asOf)
+			if err := chargeReservations(ctx, sink, &res.Stats, run.Cluster, run.Reservations, run.Assocs, run.Location, reserved, time.Time{}, res.Stats.AsOf); err != nil {
+				return time.Time{}, err
+			}
 		}
-	}
-	// A dump says nothing about what the live collector has seen: no watermark.
-	return res, finish(l, res, time.Time{}, err)
-}
-
-func finish(l *ledger.Ledger, res Result, watermark time.Time, runErr error) error {
-	// Record the outcome even when ctx was cancelled (Ctrl-C): the run must not
-	// look as if it were still going.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := l.FinishRun(ctx, res.RunID, res.Counts, watermark, runErr); err != nil && runErr == nil {
-		return err
-	}
-	return runErr
+		// A dump says nothing about what the live collector has seen: no watermark.
+		return time.Time{}, nil
+	})
+	return res, err
 }
