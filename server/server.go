@@ -2,7 +2,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,39 +168,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
-}
-
-// render writes a component through a buffer, so a render error becomes a clean
-// 500 rather than half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
-	s.renderStatus(w, r, http.StatusOK, c)
-}
-
-func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, c templ.Component) {
-	var buf bytes.Buffer
-	if err := c.Render(r.Context(), &buf); err != nil {
-		s.serverError(w, r, fmt.Errorf("render: %w", err))
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
-// serverError logs the detail and shows the user only that something went wrong.
-func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, ledger.ErrTooLarge) {
-		// Money beyond the documented maxima (docs/billing.md, "Limits"): the books
-		// need a correction, not the server. The log names the group and the line;
-		// the reply does not, as it may be another group's statement.
-		s.log.Warn("amount beyond the documented maximum", "method", r.Method, "path", r.URL.Path,
-			"request_id", middleware.GetReqID(r.Context()), "err", err)
-		http.Error(w, "This cannot be computed: an amount is beyond the documented maximum "+
-			"(docs/billing.md, Limits). The server's log says which; finance can correct the rate or the usage.", http.StatusConflict)
-		return
-	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", middleware.GetReqID(r.Context()), "err", err)
-	http.Error(w, "Internal error.", http.StatusInternalServerError)
 }
 
 func (s *Server) logRequests(next http.Handler) http.Handler {

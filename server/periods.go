@@ -6,15 +6,140 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/parsimony-hpc/parsimony/export"
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
 )
+
+// statementsPage is finance's view of the periods: close the next one, export any.
+func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	periods, err := s.ledger.Periods(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	first, err := s.ledger.FirstOpenMonth(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// What each closed month billed.
+	type billed struct {
+		n     int
+		total int64
+	}
+	totals := map[string]billed{}
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT to_char(period, 'YYYY-MM'), count(*), sum(total_minor) FROM statements GROUP BY period`)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	for rows.Next() {
+		var period string
+		var b billed
+		if err := rows.Scan(&period, &b.n, &b.total); err != nil {
+			rows.Close()
+			s.serverError(w, r, err)
+			return
+		}
+		totals[period] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	_, digits := s.ledger.Currency()
+	current := s.ledger.CurrentMonth()
+	page := views.StatementListPage{Layout: s.layout(r, "Statements"), Title: "Billing periods",
+		Note: fmt.Sprintf("Close months in order, once they have ended; a closed month's statements never change (late usage goes to the next open month). %s can be closed from %s.",
+			current.Format("January 2006"), s.ledger.PeriodEnd(current).Format("2 January 2006 15:04 MST")),
+		Table: views.Table{Title: "Periods", Head: []string{"Period", "State", "Statements", "Billed", "Rated", "Closed", "Export"},
+			Numeric: []bool{false, false, true, true, false, false, false}, Empty: "Nothing has been rated yet.", NameCol: 6}}
+	for _, p := range periods {
+		state := "open"
+		if p.ClosedAt != nil {
+			state = "closed by " + p.ClosedBy
+		}
+		period := p.Month.Format("2006-01")
+		count, amount := "drafts", "–"
+		if b, ok := totals[period]; ok {
+			count, amount = strconv.Itoa(b.n), s.moneyMinor(b.total, digits)
+		}
+		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{p.Month.Format("January 2006"), state, count, amount,
+			since(p.RatedAt), since(p.ClosedAt), "CSV"}, Link: "/statements/" + period + "/export.csv"})
+		if p.ClosedAt == nil && p.Month.Before(current) {
+			page.Close = append(page.Close, views.ClosablePeriod{Period: period, Label: p.Month.Format("January 2006"),
+				Next: first.IsZero() || p.Month.Equal(first)})
+		}
+	}
+	if page.Jobs, err = s.jobsTable(ctx); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, views.StatementList(page))
+}
+
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
+	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parsimony-%s.csv"`, month.Format("2006-01")))
+	if _, err := export.CSV(r.Context(), s.ledger, month, w); err != nil {
+		// Headers are gone: the truncated file ends without its trailer, which an
+		// import checking the control total rejects.
+		s.log.Error("export failed", "period", month.Format("2006-01"), "err", err)
+	}
+}
+
+// jobClose is the kind of job that closes a month.
+const jobClose = "close"
+
+// closePeriod checks at once that the month can close (ended, the next in order)
+// and answers a mistake with 409 and the reason; the closing itself runs as a job
+// the browser follows, since a large month takes longer than a response may.
+func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
+	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	already, err := s.ledger.CheckClosable(r.Context(), month)
+	if errors.Is(err, ledger.ErrConflict) {
+		s.renderStatus(w, r, http.StatusConflict, views.Message(s.layout(r, "Cannot close"), "Cannot close "+month.Format("January 2006"),
+			strings.TrimPrefix(err.Error(), ledger.ErrConflict.Error()+": ")))
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if already {
+		http.Redirect(w, r, "/statements", http.StatusSeeOther)
+		return
+	}
+	actor := "web:" + principal(r).Login
+	s.startJob(w, r, jobClose, month.Format("2006-01"), func(ctx context.Context) (string, error) {
+		sts, rec, err := s.ledger.Close(ctx, actor, month)
+		if err != nil {
+			return "", err
+		}
+		_, digits := s.ledger.Currency()
+		return fmt.Sprintf("%s is closed: %d final statements, %s billed.", month.Format("January 2006"), len(sts),
+			s.moneyMinor(rec.StatementsMinor, digits)), nil
+	})
+}
 
 // Work that can take longer than a response may (closing a month of a large site
 // took a minute, past the write timeout: the browser got an empty reply while the

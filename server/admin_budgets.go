@@ -1,0 +1,86 @@
+package server
+
+import (
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	groups, err := s.ledger.Groups(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	cur, minor := s.ledger.Currency()
+	today := s.today()
+	t := views.Table{Title: "Budgets in force or to come", Head: []string{"Group", "Per", "Of", "Amount", "From", "Until", "Note"},
+		Numeric: []bool{false, false, false, true, false, false, false}, Empty: "No budgets yet."}
+	rows, err := s.ledger.Pool().Query(ctx, `
+		SELECT g.slug, g.name, b.span, coalesce(b.resource, ''), b.amount::text, b.valid_from::text, b.valid_to::text, b.note
+		FROM budgets b JOIN groups g ON g.id = b.group_id
+		WHERE b.valid_to > $1::date
+		ORDER BY g.path, b.span, b.resource NULLS FIRST, b.valid_from`, today.Format(time.DateOnly))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	var slug, name, span, resource, amount, from, to, note string
+	_, err = pgx.ForEachRow(rows, []any{&slug, &name, &span, &resource, &amount, &from, &to, &note}, func() error {
+		x, _ := new(big.Rat).SetString(amount)
+		of, amt := "money", decimalText(x, minor)+" "+cur
+		if resource != "" {
+			unit, _ := ledger.PricedUnit(resource)
+			of, amt = resource, strings.TrimSuffix(decimalText(x, 2), ".00")+" "+unit+"s"
+		}
+		if to == "infinity" {
+			to = "—"
+		}
+		t.Rows = append(t.Rows, views.Row{Link: "/groups/" + slug, Cells: []string{name, strings.ReplaceAll(span, "_", " "), of, amt, from, to, note}})
+		return nil
+	})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, views.AdminBudgets(views.AdminBudgetsPage{Layout: s.layout(r, "Budgets"), Done: doneNote(r.URL.Query()),
+		Links: adminLinks(r), Currency: cur, Resources: resourceChoices(), Groups: groupChoices(groups, nil),
+		Today: today.Format(time.DateOnly), Budgets: t}))
+}
+
+func (s *Server) setBudget(w http.ResponseWriter, r *http.Request) {
+	done, err := func() (url.Values, error) {
+		g, err := s.formGroup(r.Context(), r, "group", "a group")
+		if err != nil {
+			return nil, err
+		}
+		b := ledger.Budget{GroupID: g.ID, Span: r.PostFormValue("span"), Resource: r.PostFormValue("resource"),
+			Note: strings.TrimSpace(r.PostFormValue("note"))}
+		if b.Span != ledger.SpanMonth && b.Span != ledger.SpanFiscalYear {
+			return nil, badForm("Choose whether the budget is per month or per fiscal year.")
+		}
+		if b.Resource != "" && !slices.Contains(ledger.Resources(), b.Resource) {
+			return nil, badForm("Choose money or a resource: one of %s.", strings.Join(ledger.Resources(), ", "))
+		}
+		if b.Amount, err = formDecimal(r, "amount", "amount", func(v string) (*big.Rat, error) {
+			return ledger.ParseQuantity(v, "amount")
+		}); err != nil {
+			return nil, err
+		}
+		if b.ValidFrom, err = formDate(r, "valid_from", "first day of the budget", true); err != nil {
+			return nil, err
+		}
+		_, err = s.ledger.SetBudget(r.Context(), actor(r), b)
+		return url.Values{"done": {"budget-set"}, "g": {g.Slug}}, err
+	}()
+	s.finish(w, r, page{"/admin/budgets", "Budgets"}, done, err)
+}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	const limit = 200
+	users, total, err := s.findUsers(r.Context(), q, s.today(), limit)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	t := views.Table{Title: "People", Head: []string{"Login", "Name", "E-mail", "Global roles", "Memberships today"}, Empty: "Nobody matches."}
+	if q != "" {
+		t.Title = "People matching “" + q + "”"
+	}
+	for _, u := range users {
+		t.Rows = append(t.Rows, views.Row{Link: "/admin/users/" + url.PathEscape(u.login), Cells: []string{u.login, u.name, u.email, u.roles, u.memberships}})
+	}
+	if total > len(users) {
+		t.Note = fmt.Sprintf("The first %d of %d: narrow the search to find the others.", len(users), total)
+	}
+	s.render(w, r, views.AdminUsers(views.AdminUsersPage{Layout: s.layout(r, "Users"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
+		Query: q, Table: t}))
+}
+
+// userRow is a person as the users page lists them.
+type userRow struct {
+	login, name, email, roles, memberships string
+}
+
+// findUsers lists up to limit people whose login or name contains q (everyone
+// when q is empty), those with a global role first, with their memberships in
+// force on day; and how many match in all.
+func (s *Server) findUsers(ctx context.Context, q string, day time.Time, limit int) ([]userRow, int, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `
+		SELECT u.login, u.display_name, u.email,
+		       coalesce((SELECT string_agg(r.role, ', ' ORDER BY r.role) FROM global_roles r WHERE r.user_id = u.id), ''),
+		       coalesce((SELECT string_agg(CASE m.role WHEN 'pi' THEN 'PI' ELSE m.role END || ' of ' || g.slug, ', ' ORDER BY g.path, m.role)
+		                 FROM memberships m JOIN groups g ON g.id = m.group_id
+		                 WHERE m.user_id = u.id AND m.valid_from <= $2::date AND m.valid_to > $2::date), ''),
+		       count(*) OVER ()
+		FROM users u
+		WHERE $1 = '' OR strpos(lower(u.login), lower($1)) > 0 OR strpos(lower(u.display_name), lower($1)) > 0
+		ORDER BY EXISTS (SELECT 1 FROM global_roles r WHERE r.user_id = u.id) DESC, u.login
+		LIMIT $3`, q, day.Format(time.DateOnly), limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find users: %w", err)
+	}
+	var out []userRow
+	var total int
+	var u userRow
+	_, err = pgx.ForEachRow(rows, []any{&u.login, &u.name, &u.email, &u.roles, &u.memberships, &total}, func() error {
+		out = append(out, u)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("find users: %w", err)
+	}
+	return out, total, nil
+}
+
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
+	login := strings.TrimSpace(r.PostFormValue("login"))
+	back := page{"/admin/users", "Users"}
+	done, err := func() (url.Values, error) {
+		if n := utf8.RuneCountInString(login); n > ledger.MaxLoginLen {
+			return nil, badForm("The login is %d characters long; at most %d are taken.", n, ledger.MaxLoginLen)
+		}
+		if login == "" || strings.ContainsFunc(login, func(c rune) bool { return c <= ' ' || c == '/' || c == 0x7f }) {
+			return nil, badForm("The login %q is not one: give it as the clusters know it, without spaces or slashes.", login)
+		}
+		switch _, err := s.ledger.UserByLogin(r.Context(), login); {
+		case err == nil:
+			return nil, &formError{http.StatusConflict, fmt.Sprintf("There is someone with the login %s already.", login)}
+		case !errors.Is(err, ledger.ErrNotFound):
+			return nil, err
+		}
+		_, err := s.ledger.UpsertUser(r.Context(), actor(r), ledger.User{Login: login,
+			DisplayName: strings.TrimSpace(r.PostFormValue("display_name")), Email: strings.TrimSpace(r.PostFormValue("email"))})
+		return url.Values{"done": {"user-added"}}, err
+	}()
+	if err == nil {
+		back.path = "/admin/users/" + url.PathEscape(login)
+	}
+	s.finish(w, r, back, done, err)
+}
+
+// adminUserFromPath is the {login} of an admin route, or a 404 answered.
+func (s *Server) adminUserFromPath(w http.ResponseWriter, r *http.Request) (ledger.User, bool) {
+	login, err := url.PathUnescape(chi.URLParam(r, "login"))
+	if err != nil {
+		s.notFound(w, r)
+		return ledger.User{}, false
+	}
+	u, err := s.ledger.UserByLogin(r.Context(), login)
+	if errors.Is(err, ledger.ErrNotFound) {
+		s.notFound(w, r)
+		return u, false
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return u, false
+	}
+	return u, true
+}
+
+var (
+	globalRoles = []string{ledger.RoleAdmin, ledger.RoleFinance}
+	groupRoles  = []string{ledger.RolePI, ledger.RoleManager, ledger.RoleMember, ledger.RoleViewer}
+)
+
+func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, ok := s.adminUserFromPath(w, r)
+	if !ok {
+		return
+	}
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT role FROM global_roles WHERE user_id = $1 ORDER BY role`, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	today := s.today()
+	rows, err = s.ledger.Pool().Query(ctx, `
+		SELECT g.slug, g.name, m.role, m.valid_from::text, m.valid_to::text, m.origin, m.valid_to > $2::date
+		FROM memberships m JOIN groups g ON g.id = m.group_id
+		WHERE m.user_id = $1
+		ORDER BY m.valid_to <= $2::date, g.path, m.role, m.valid_from`, u.ID, today.Format(time.DateOnly))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	var ms []views.MembershipRow
+	var m views.MembershipRow
+	_, err = pgx.ForEachRow(rows, []any{&m.GroupSlug, &m.GroupName, &m.Role, &m.From, &m.To, &m.Origin, &m.Current}, func() error {
+		x := m
+		x.FromValue = x.From
+		switch x.From {
+		case "-infinity":
+			x.From, x.FromValue = "always", ""
+		}
+		if x.To == "infinity" {
+			x.To = "—"
+		}
+		ms = append(ms, x)
+		return nil
+	})
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	groups, err := s.ledger.Groups(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	var grantable []string
+	for _, role := range globalRoles {
+		if !slices.Contains(roles, role) {
+			grantable = append(grantable, role)
+		}
+	}
+	s.render(w, r, views.AdminUser(views.AdminUserPage{Layout: s.layout(r, u.Login+" · Users"), Done: doneNote(r.URL.Query()),
+		Login: u.Login, Base: "/admin/users/" + url.PathEscape(u.Login),
+		Facts: []views.Fact{{Label: "Name", Value: orDash(u.DisplayName)}, {Label: "E-mail", Value: orDash(u.Email)}},
+		Roles: roles, Grantable: grantable, Memberships: ms, Groups: groupChoices(groups, nil), GroupRoles: groupRoles,
+		Today: today.Format(time.DateOnly)}))
+}
+
+func (s *Server) userPage(u ledger.User) page {
+	return page{"/admin/users/" + url.PathEscape(u.Login), u.Login}
+}
+
+func formRole(r *http.Request, roles []string) (string, error) {
+	role := r.PostFormValue("role")
+	if !slices.Contains(roles, role) {
+		return "", badForm("Choose a role: one of %s.", strings.Join(roles, ", "))
+	}
+	return role, nil
+}
+
+func (s *Server) grantRole(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.adminUserFromPath(w, r)
+	if !ok {
+		return
+	}
+	role, err := formRole(r, globalRoles)
+	if err == nil {
+		err = s.ledger.GrantGlobalRole(r.Context(), actor(r), u.ID, role)
+	}
+	s.finish(w, r, s.userPage(u), url.Values{"done": {"role-granted"}, "role": {role}}, err)
+}
+
+func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.adminUserFromPath(w, r)
+	if !ok {
+		return
+	}
+	role, err := formRole(r, globalRoles)
+	switch {
+	case err != nil:
+	case role == ledger.RoleAdmin && u.ID == principal(r).UserID:
+		// Nobody locks themselves out (nor the site, when they are its only admin).
+		err = &formError{http.StatusConflict, "You cannot revoke your own admin role: ask another admin to."}
+	default:
+		err = s.ledger.RevokeGlobalRole(r.Context(), actor(r), u.ID, role)
+		if errors.Is(err, ledger.ErrNotFound) {
+			err = badForm("%s does not hold the %s role.", u.Login, role)
+		}
+	}
+	s.finish(w, r, s.userPage(u), url.Values{"done": {"role-revoked"}, "role": {role}}, err)
+}
+
+func (s *Server) addMembership(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.adminUserFromPath(w, r)
+	if !ok {
+		return
+	}
+	done, err := func() (url.Values, error) {
+		g, err := s.formGroup(r.Context(), r, "group", "a group")
+		if err != nil {
+			return nil, err
+		}
+		role, err := formRole(r, groupRoles)
+		if err != nil {
+			return nil, err
+		}
+		from, err := formDate(r, "from", "start", false)
+		if err != nil {
+			return nil, err
+		}
+		err = s.ledger.AddMembership(r.Context(), actor(r), ledger.Membership{UserID: u.ID, GroupID: g.ID, Role: role, From: from})
+		return url.Values{"done": {"membership-added"}, "g": {g.Slug}}, err
+	}()
+	s.finish(w, r, s.userPage(u), done, err)
+}
+
+func (s *Server) endMembership(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.adminUserFromPath(w, r)
+	if !ok {
+		return
+	}
+	done, err := func() (url.Values, error) {
+		slug := strings.TrimSpace(r.PostFormValue("group"))
+		if slug == "" {
+			return nil, badForm("Say which membership to end: its group and role.")
+		}
+		g, err := s.ledger.GroupBySlug(r.Context(), slug) // archived groups' memberships may end too
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, badForm("There is no group %q.", slug)
+		}
+		if err != nil {
+			return nil, err
+		}
+		role, err := formRole(r, groupRoles)
+		if err != nil {
+			return nil, err
+		}
+		from, err := formDate(r, "from", "start", false)
+		if err != nil {
+			return nil, err
+		}
+		day, err := formDate(r, "date", "day it ends on", false)
+		if err != nil {
+			return nil, err
+		}
+		if day.IsZero() {
+			day = s.today()
+		}
+		m := ledger.Membership{UserID: u.ID, GroupID: g.ID, Role: role, From: from, Origin: r.PostFormValue("origin")}
+		err = s.ledger.EndMembership(r.Context(), actor(r), m, day)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, badForm("%s has no such %s membership of %s in force on %s.", u.Login, role, g.Slug, day.Format(time.DateOnly))
+		}
+		return url.Values{"done": {"membership-ended"}, "g": {g.Slug}}, err
+	}()
+	s.finish(w, r, s.userPage(u), done, err)
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/views"
+)
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	page := views.LoginPage{Layout: s.layout(r, "Sign in"), Next: safeNext(r.URL.Query().Get("next")),
+		OIDC: s.authOpts.OIDC != nil, Proxy: s.authOpts.ProxyHeader != ""}
+	if s.authOpts.DemoLogin {
+		users, err := s.demoUsers(r.Context())
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		page.DemoUsers = users
+	}
+	s.render(w, r, views.Login(page))
+}
+
+// demoUsers offers one person of each kind to sign in as.
+func (s *Server) demoUsers(ctx context.Context) ([]views.DemoUser, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `
+		(SELECT u.login, u.display_name, 'Admin' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'admin' ORDER BY u.login LIMIT 1)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'Finance' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'finance' ORDER BY u.login LIMIT 1)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'PI of ' || g.name FROM users u JOIN groups g ON g.pi_user_id = u.id AND g.kind = 'lab'
+		 ORDER BY g.path LIMIT 3)
+		UNION ALL
+		(SELECT u.login, u.display_name, 'Member of ' || g.name FROM memberships m JOIN users u ON u.id = m.user_id
+		 JOIN groups g ON g.id = m.group_id WHERE m.role = 'member' AND g.kind = 'lab' ORDER BY g.path, u.login LIMIT 3)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []views.DemoUser
+	for rows.Next() {
+		var u views.DemoUser
+		if err := rows.Scan(&u.Login, &u.Name, &u.Role); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (s *Server) loginDemo(w http.ResponseWriter, r *http.Request) {
+	if !s.authOpts.DemoLogin {
+		s.notFound(w, r)
+		return
+	}
+	login := strings.TrimSpace(r.FormValue("login"))
+	if _, err := s.signIn(w, r, login, "demo"); err != nil {
+		if errors.Is(err, auth.ErrNoUser) {
+			http.Error(w, "No such user in the demo: "+login, http.StatusBadRequest)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, safeNext(r.FormValue("next")), http.StatusSeeOther)
+}
+
+func (s *Server) loginOIDC(w http.ResponseWriter, r *http.Request) {
+	if s.authOpts.OIDC == nil {
+		s.notFound(w, r)
+		return
+	}
+	if err := s.authOpts.OIDC.Start(w, r, safeNext(r.URL.Query().Get("next"))); err != nil {
+		s.serverError(w, r, err)
+	}
+}
+
+func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
+	if s.authOpts.OIDC == nil {
+		s.notFound(w, r)
+		return
+	}
+	login, next, err := s.authOpts.OIDC.Callback(r.Context(), r)
+	if err != nil {
+		// The detail (a provider's answer, a database error) is logged, not shown:
+		// the person gets what they can act on and the id to quote.
+		reqID := middleware.GetReqID(r.Context())
+		s.log.Warn("oidc sign-in failed", "err", err, "request_id", reqID)
+		msg := "Sign-in failed: the identity provider's answer could not be verified. Please start again; if it keeps failing, quote request " + reqID + " to your research-computing team."
+		if errors.Is(err, auth.ErrOIDCState) {
+			msg = "Sign-in failed: " + auth.ErrOIDCState.Error() + "."
+		}
+		http.Error(w, msg, http.StatusForbidden)
+		return
+	}
+	if _, err := s.signIn(w, r, login, "oidc"); err != nil {
+		if errors.Is(err, auth.ErrNoUser) {
+			http.Error(w, "You signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if p := principal(r); p != nil && p.Method == "proxy" {
+		// The proxy will sign them in again on the next request; ending the
+		// session still retires its CSRF token.
+		if err := s.auth.DeleteProxySession(r.Context(), p.UserID); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.auth.DeleteSession(r.Context(), c.Value); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
