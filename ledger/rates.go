@@ -111,45 +111,6 @@ func dateFromDB(s string) (time.Time, error) {
 	return time.Parse(time.DateOnly, s)
 }
 
-// FirstOpenMonth is the first month that is not closed: the month after the last
-// closed one, or the zero time when none is closed (every month is open).
-func (l *Ledger) FirstOpenMonth(ctx context.Context) (time.Time, error) {
-	return firstOpenMonth(ctx, l.pool)
-}
-
-type queryer interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// lockOpenFrom takes the billing lock (ordering a change of prices against rating
-// and closing) and fails unless day lies in an open period: a closed month's
-// prices are what its statements say, for good.
-func lockOpenFrom(ctx context.Context, tx pgx.Tx, day time.Time) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, billingLockKey); err != nil {
-		return err
-	}
-	open, err := firstOpenMonth(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if day.Before(open) {
-		return fmt.Errorf("%w: %s is in a closed period (the first open day is %s)",
-			ErrConflict, day.Format(time.DateOnly), open.Format(time.DateOnly))
-	}
-	return nil
-}
-
-func firstOpenMonth(ctx context.Context, q queryer) (time.Time, error) {
-	var last *time.Time
-	if err := q.QueryRow(ctx, `SELECT max(month) FROM periods WHERE closed_at IS NOT NULL`).Scan(&last); err != nil {
-		return time.Time{}, fmt.Errorf("find the first open period: %w", err)
-	}
-	if last == nil {
-		return time.Time{}, nil
-	}
-	return last.AddDate(0, 1, 0), nil
-}
-
 // SetRate makes r the price for its selector from r.ValidFrom on. A rate already
 // in force for the same selector is ended the day before (a price change never edits
 // a rate that has priced usage); one with the same start that has not priced
