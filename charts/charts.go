@@ -26,8 +26,9 @@
 // Color): a resource or a cluster has the same colour on every chart and in
 // every period. The palettes (Okabe–Ito for resources, Paul Tol's muted for
 // other keys) are ones readers with the common colour vision deficiencies can
-// tell apart; stacked segments are separated by a thin white line so they stay
-// distinct in greyscale print. Labels come from user data and are always
+// tell apart; stacked segments are separated by a thin white line, and two
+// series of one chart that share a colour are told apart by hatching, so they
+// stay distinct in greyscale print. Labels come from user data and are always
 // escaped. Output is deterministic and uses no element ids, so any number of
 // charts can sit in one page.
 //

@@ -1,6 +1,7 @@
 package charts
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -184,4 +185,84 @@ func TestKeyDefaultsToName(t *testing.T) {
 	checkColor(t, o, "Credit", Color("Credit"))
 	o.Series[0], o.Series[1] = o.Series[1], o.Series[0]
 	checkColor(t, o, "Credit", Color("Credit"))
+}
+
+// hatched renders o and reports, by series name, whether its segments and its
+// legend swatch are hatched (a <path> drawn right after the shape).
+func hatched(t *testing.T, o StackedBarsOptions) (segments, legend map[string]bool) {
+	t.Helper()
+	root := parse(t, o.SVG())
+	segments, legend = map[string]bool{}, map[string]bool{}
+	for _, g := range root.all("g") {
+		for i, c := range g.Children {
+			if c.XMLName.Local != "rect" {
+				continue
+			}
+			next := i+1 < len(g.Children) && g.Children[i+1].XMLName.Local == "path"
+			for _, ti := range c.all("title") {
+				_, rest, _ := strings.Cut(ti.Text, " · ")
+				if name, _, ok := strings.Cut(rest, ": "); ok {
+					segments[name] = segments[name] || next
+				}
+			}
+			if c.attr("rx") == "2" {
+				for _, tx := range g.all("text") {
+					legend[tx.Text] = next
+				}
+			}
+		}
+	}
+	return segments, legend
+}
+
+// TestSharedColorIsHatched: two clusters whose names hash to one colour both
+// keep it, and the one whose name sorts later is hatched, in its segments and
+// its legend, whichever order they are stacked in; alone it is plain.
+func TestSharedColorIsHatched(t *testing.T) {
+	t.Parallel()
+	const a, b = "gpu1", "hpc1" // the demo's clusters; a sorts first
+	if Color(a) != Color(b) {
+		t.Fatalf("test needs two keys of one colour: %s is %s, %s is %s", a, Color(a), b, Color(b))
+	}
+	for _, c := range []struct {
+		name    string
+		keys    []string
+		hatched map[string]bool
+	}{
+		{"alone", []string{b}, map[string]bool{b: false}},
+		{"plain one first", []string{a, b, "jhub"}, map[string]bool{a: false, b: true, "jhub": false}},
+		{"plain one last", []string{"jhub", b, a}, map[string]bool{a: false, b: true, "jhub": false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := StackedBarsOptions{XLabels: []string{"1", "2", "3"}, Series: seriesOf(c.keys...)}
+			segs, legend := hatched(t, o)
+			for k, want := range c.hatched {
+				checkColor(t, o, k, Color(k))
+				if segs[k] != want || legend[k] != want {
+					t.Errorf("%s: segments hatched %v, legend hatched %v, want %v", k, segs[k], legend[k], want)
+				}
+			}
+		})
+	}
+}
+
+// TestTextures ranks series that share a colour by key: plain, one
+// diagonal, the other, then crossed; series with a colour of their own stay
+// plain.
+func TestTextures(t *testing.T) {
+	t.Parallel()
+	// Four keys sharing a colour, found rather than assumed, in key order.
+	var same []string
+	for i := 0; len(same) < 4; i++ {
+		k := fmt.Sprintf("c%03d", i)
+		if len(same) == 0 || Color(k) == Color(same[0]) {
+			same = append(same, k)
+		}
+	}
+	ss := []Series{{Key: same[3]}, {Key: ledger.ResourceCPU}, {Key: same[1]}, {Key: same[0]}, {Key: same[2]}}
+	got := textures(ss)
+	want := []int{hatchCross, hatchNone, hatchDown, hatchNone, hatchUp}
+	if !slices.Equal(got, want) {
+		t.Errorf("textures of %v = %v, want %v", same, got, want)
+	}
 }

@@ -202,6 +202,7 @@ func (o StackedBarsOptions) SVG() string {
 	y := func(v float64) float64 { return y1 - (v-lo)/(hi-lo)*(y1-y0) }
 
 	b.open(W, H, label, o.describe(n, xtitle, fv, pos, neg), false)
+	tex := textures(o.Series)
 
 	// Grid and Y axis labels; thin labels out if the plot is short.
 	labelStride := 1
@@ -255,6 +256,7 @@ func (o StackedBarsOptions) SVG() string {
 				num(bx), num(top), num(bw), num(bot-top), o.Series[s].color())
 			b.title(fmt.Sprintf("%s · %s: %s", xtitle(i), o.Series[s].Name, fv(v)))
 			b.WriteString(`</rect>`)
+			b.hatch(bx, top, bw, bot-top, tex[s])
 		}
 		b.WriteString(`</g></g>`)
 	}
@@ -302,6 +304,7 @@ func (o StackedBarsOptions) SVG() string {
 			}
 			b.printf(`<rect x="%s" y="%s" width="%s" height="%s" rx="2" fill="%s" stroke="%s" stroke-opacity=".35"/>`,
 				num(it.x), num(top+2), num(swatch), num(swatch), o.Series[s].color(), colInk)
+			b.hatch(it.x, top+2, swatch, swatch, tex[s])
 			b.text(it.x+swatch+5, top+2+swatch/2, "", colInk, ` dy=".35em"`, it.text)
 			b.WriteString(`</g>`)
 		}
