@@ -2,18 +2,13 @@ package ledger
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/big"
-	"math/bits"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Ingest stores a batch in one transaction and says what became of each record.
@@ -358,25 +353,6 @@ func (s *partSource) Values() ([]any, error) {
 	return s.vals, nil
 }
 
-// rollupDelta is the shared tail of the statements that move rollups for usage rows
-// that leave or change group (deleting a revised record, re-mapping): it adds the
-// signed sums of the rows of a CTE named "changed" (usage columns and a sign, +1 for
-// rows that arrive, -1 for rows that leave) to rollup_daily. GROUP BY makes each key
-// appear once, as ON CONFLICT DO UPDATE needs.
-const rollupDelta = `
-	INSERT INTO rollup_daily AS r (day, group_id, user_id, source, cluster, resource, partition, quantity, allocated, used, records)
-	SELECT day, group_id, user_id, source, cluster, resource, partition,
-	       sum(sign * quantity), sum(sign * allocated), sum(sign * used),
-	       sum(sign * (start_time = record_start)::int)
-	FROM (SELECT day, group_id, user_id, source, cluster, resource, partition,
-	             quantity, allocated, used, start_time, record_start, sign FROM changed) c
-	GROUP BY day, group_id, user_id, source, cluster, resource, partition
-	ON CONFLICT ON CONSTRAINT rollup_daily_key DO UPDATE SET
-	    quantity  = r.quantity  + excluded.quantity,
-	    allocated = r.allocated + excluded.allocated,
-	    used      = r.used      + excluded.used,
-	    records   = r.records   + excluded.records`
-
 // createStagingTables makes the batch's temporary tables. They live as long as the
 // connection; ON COMMIT DELETE ROWS empties them after each batch, so a pooled
 // connection creates them once.
@@ -518,87 +494,6 @@ func insertParts(ctx context.Context, tx pgx.Tx, runID int64, rows []stagedPart)
 	return nil
 }
 
-// rollupKey is one row of rollup_daily.
-type rollupKey struct {
-	day                                  time.Time
-	group, user                          int64 // 0: unassigned / unknown
-	source, cluster, resource, partition string
-}
-
-// sum128 adds non-negative int64s without overflow: a day of a large file system in
-// byte-seconds passes int64's range.
-type sum128 struct{ hi, lo uint64 }
-
-func (s *sum128) add(v int64) {
-	var carry uint64
-	s.lo, carry = bits.Add64(s.lo, uint64(v), 0)
-	s.hi += carry
-}
-
-// value is the sum as pgx encodes it into numeric.
-func (s sum128) value() any {
-	if s.hi == 0 && s.lo <= math.MaxInt64 {
-		return int64(s.lo)
-	}
-	n := new(big.Int).SetUint64(s.hi)
-	n.Lsh(n, 64)
-	n.Or(n, new(big.Int).SetUint64(s.lo))
-	return pgtype.Numeric{Int: n, Valid: true}
-}
-
-type rollupSums struct {
-	quantity, allocated, used sum128
-	records                   int64
-}
-
-// addToRollups adds the parts' sums to the daily rollups. The sums are made here,
-// from the parts in memory, so PostgreSQL only upserts one row per rollup key.
-func addToRollups(ctx context.Context, tx pgx.Tx, rows []stagedPart) error {
-	sums := map[rollupKey]*rollupSums{}
-	for i := range rows {
-		p := &rows[i]
-		k := rollupKey{day: p.part.day, source: p.rec.Source, cluster: p.rec.Cluster, resource: p.rec.Resource, partition: p.rec.Partition}
-		if p.groupID != nil {
-			k.group = *p.groupID
-		}
-		if p.userID != nil {
-			k.user = *p.userID
-		}
-		s := sums[k]
-		if s == nil {
-			s = &rollupSums{}
-			sums[k] = s
-		}
-		s.quantity.add(p.part.quantity)
-		s.allocated.add(p.part.allocated)
-		s.used.add(p.part.used)
-		if p.part.start.Equal(p.rec.Start) {
-			s.records++
-		}
-	}
-	out := make([][]any, 0, len(sums))
-	for k, s := range sums {
-		out = append(out, []any{k.day, nullID(k.group), nullID(k.user), k.source, k.cluster, k.resource, k.partition,
-			s.quantity.value(), s.allocated.value(), s.used.value(), s.records})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_rollup"},
-		[]string{"day", "group_id", "user_id", "source", "cluster", "resource", "partition", "quantity", "allocated", "used", "records"},
-		pgx.CopyFromRows(out)); err != nil {
-		return fmt.Errorf("stage rollups: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO rollup_daily AS r (day, group_id, user_id, source, cluster, resource, partition, quantity, allocated, used, records)
-		SELECT * FROM stage_rollup
-		ON CONFLICT ON CONSTRAINT rollup_daily_key DO UPDATE SET
-		    quantity  = r.quantity  + excluded.quantity,
-		    allocated = r.allocated + excluded.allocated,
-		    used      = r.used      + excluded.used,
-		    records   = r.records   + excluded.records`); err != nil {
-		return fmt.Errorf("add to rollups: %w", err)
-	}
-	return nil
-}
-
 // stepTimer measures the steps of an ingest for the debug log.
 type stepTimer struct {
 	last  time.Time
@@ -614,44 +509,6 @@ func (t *stepTimer) lap(name string) {
 }
 
 func (t *stepTimer) String() string { return strings.Join(t.steps, " ") }
-
-// quarantine keeps input that could not become usage. The same raw text with the same
-// reason is one row, however often it is read.
-func quarantine(ctx context.Context, tx pgx.Tx, runID int64, rejects []Reject) error {
-	if len(rejects) == 0 {
-		return nil
-	}
-	sources := make([]string, len(rejects))
-	clusters := make([]string, len(rejects))
-	raws := make([]string, len(rejects))
-	reasons := make([]string, len(rejects))
-	hashes := make([][]byte, len(rejects))
-	for i, r := range rejects {
-		sources[i], clusters[i] = SafeText(r.Source), SafeText(r.Cluster)
-		raws[i], reasons[i] = SafeText(r.Raw), SafeText(r.Reason)
-		sum := sha256.Sum256([]byte(r.Raw))
-		hashes[i] = sum[:]
-	}
-	var run any
-	if runID != 0 {
-		run = runID
-	}
-	// DISTINCT ON: one batch may carry the same bad line twice; ON CONFLICT may touch
-	// a row only once per statement.
-	_, err := tx.Exec(ctx, `
-		INSERT INTO quarantine AS q (source, cluster, raw, reason, raw_hash, run_id, seen_count)
-		SELECT DISTINCT ON (source, cluster, raw_hash, reason) source, cluster, raw, reason, raw_hash, $6,
-		       count(*) OVER (PARTITION BY source, cluster, raw_hash, reason)
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) AS t(source, cluster, raw, reason, raw_hash)
-		ON CONFLICT (source, cluster, raw_hash, reason) DO UPDATE SET
-		    last_seen = now(), seen_count = q.seen_count + excluded.seen_count,
-		    run_id = coalesce(excluded.run_id, q.run_id)`,
-		sources, clusters, raws, reasons, hashes, run)
-	if err != nil {
-		return fmt.Errorf("quarantine %d rejected inputs: %w", len(rejects), err)
-	}
-	return nil
-}
 
 func joinColumns(cols []string) string {
 	out := ""

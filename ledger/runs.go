@@ -217,34 +217,3 @@ func nullTime(t time.Time) any {
 	}
 	return t
 }
-
-// QuarantinedInput is one row of the quarantine.
-type QuarantinedInput struct {
-	ID        int64
-	Source    string
-	Cluster   string
-	Raw       string
-	Reason    string
-	FirstSeen time.Time
-	LastSeen  time.Time
-	SeenCount int64
-}
-
-// Quarantined lists unresolved quarantined input, newest first.
-func (l *Ledger) Quarantined(ctx context.Context, limit int) ([]QuarantinedInput, error) {
-	rows, err := l.pool.Query(ctx, `
-		SELECT id, source, cluster, raw, reason, first_seen, last_seen, seen_count
-		FROM quarantine WHERE resolved_at IS NULL ORDER BY last_seen DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list quarantine: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuarantinedInput, error) {
-		var q QuarantinedInput
-		err := r.Scan(&q.ID, &q.Source, &q.Cluster, &q.Raw, &q.Reason, &q.FirstSeen, &q.LastSeen, &q.SeenCount)
-		return q, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list quarantine: %w", err)
-	}
-	return out, nil
-}
