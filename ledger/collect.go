@@ -30,7 +30,8 @@ type CollectFunc func(ctx context.Context, sink *Sink) (watermark time.Time, err
 // ctx, so that a cancelled or failed collector still records its outcome. Only
 // a run that succeeds moves the watermark, so the next run reads a failed one's
 // window again (ingest is idempotent). A panic in collect is recorded as the
-// run's failure and then goes on up.
+// run's failure and then goes on up. An error (collect's, or recording the run's
+// end) comes back wrapped with the run's id; the counts come back with it.
 func (l *Ledger) Collect(ctx context.Context, source, cluster string, from, to time.Time, collect CollectFunc) (c Counts, err error) {
 	id, err := l.StartRun(ctx, source, cluster, from, to)
 	if err != nil {
@@ -66,13 +67,15 @@ func (l *Ledger) Collect(ctx context.Context, source, cluster string, from, to t
 	watermark, runErr := collect(ctx, sink)
 	ferr := finish(watermark, runErr)
 	c = sink.Counts()
+	// The error names the run (what an admin finds on the runs page); the caller
+	// knows, and says, which source and cluster it collected.
 	switch {
 	case runErr != nil && ferr != nil:
-		return c, fmt.Errorf("%s run %d on %s: %w", source, id, cluster, errors.Join(runErr, ferr))
+		return c, fmt.Errorf("run %d: %w", id, errors.Join(runErr, ferr))
 	case runErr != nil:
-		return c, fmt.Errorf("%s run %d on %s: %w", source, id, cluster, runErr)
+		return c, fmt.Errorf("run %d: %w", id, runErr)
 	case ferr != nil:
-		return c, fmt.Errorf("%s run %d on %s: %w", source, id, cluster, ferr)
+		return c, fmt.Errorf("run %d: %w", id, ferr)
 	}
 	return c, nil
 }

@@ -82,7 +82,7 @@ func TestCollectRecordsAFailure(t *testing.T) {
 		}
 		return time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), boom
 	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "slurm run") {
+	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "run ") {
 		t.Fatalf("error %v, want %v wrapped with the run", err, boom)
 	}
 	r := runOf(t, s)

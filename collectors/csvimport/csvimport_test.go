@@ -708,7 +708,7 @@ func TestImportRevisesAndFails(t *testing.T) {
 			csvimport.Options{}, ledger.Counts{Read: 1, Ingested: 1}, "",
 			map[string]string{"c1/cpu": "220/220/0"}},
 		{"a broken header", "source,cluster\n", csvimport.Options{}, ledger.Counts{},
-			`on broken.csv: csv header: required columns "external_id", "resource"`,
+			`csv header: required columns "external_id", "resource"`,
 			map[string]string{"c1/cpu": "220/220/0"}},
 	}
 	for _, s := range steps {

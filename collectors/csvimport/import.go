@@ -2,6 +2,7 @@ package csvimport
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -33,6 +34,8 @@ func Import(ctx context.Context, l *ledger.Ledger, r io.Reader, name string, opt
 		// A file says nothing about what a live collector has seen: no watermark.
 		return time.Time{}, err
 	})
-	// Collect's error names the run, the source and the file.
-	return c, err
+	if err != nil {
+		return c, fmt.Errorf("import %s: %w", name, err)
+	}
+	return c, nil
 }
