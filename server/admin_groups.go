@@ -266,13 +266,13 @@ func treeOrder(groups []ledger.Group) []ledger.Group {
 
 // groupChoices is a group picker's options in tree order: every group that is not
 // archived and not in the subtree of skip (when set).
-func groupChoices(groups []ledger.Group, skip *ledger.Group) []views.GroupChoice {
-	var out []views.GroupChoice
+func groupChoices(groups []ledger.Group, skip *ledger.Group) []views.Option {
+	var out []views.Option
 	for _, g := range treeOrder(groups) {
 		if g.ArchivedAt != nil || (skip != nil && (g.Path == skip.Path || strings.HasPrefix(g.Path, skip.Path+"."))) {
 			continue
 		}
-		out = append(out, views.GroupChoice{Slug: g.Slug, Label: strings.Repeat("\u00a0\u00a0\u00a0", g.Depth()-1) + g.Slug + " — " + g.Name})
+		out = append(out, views.Option{Value: g.Slug, Label: strings.Repeat("\u00a0\u00a0\u00a0", g.Depth()-1) + g.Slug + " — " + g.Name})
 	}
 	return out
 }

@@ -55,11 +55,11 @@ func (s *Server) adminRates(w http.ResponseWriter, r *http.Request) {
 }
 
 // resourceChoices are the resources with the unit they are priced in.
-func resourceChoices() []views.Choice {
-	var out []views.Choice
+func resourceChoices() []views.Option {
+	var out []views.Option
 	for _, res := range ledger.Resources() {
 		unit, _ := ledger.PricedUnit(res)
-		out = append(out, views.Choice{Value: res, Label: res + " (per " + unit + ")"})
+		out = append(out, views.Option{Value: res, Label: res + " (per " + unit + ")"})
 	}
 	return out
 }

@@ -25,7 +25,7 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 	open := s.openLeaderboard(ctx, g)
 	names := p.CanSeeMembers(g.Path, open)
 	sortKey := r.URL.Query().Get("sort")
-	sorts := []views.PeriodChoice{{Value: "spend", Label: "spend"}, {Value: "core", Label: "core-hours"}, {Value: "gpu", Label: "GPU-hours"},
+	sorts := []views.Option{{Value: "spend", Label: "spend"}, {Value: "core", Label: "core-hours"}, {Value: "gpu", Label: "GPU-hours"},
 		{Value: "storage", Label: "storage"}, {Value: "efficiency", Label: "CPU efficiency"}, {Value: "waste", Label: "waste"}}
 	valid := false
 	for i := range sorts {

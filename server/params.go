@@ -148,9 +148,9 @@ func parseDay(v, name string, loc *time.Location) (time.Time, error) {
 }
 
 // choices is the period picker's options for w.
-func (w window) choices(s *Server) []views.PeriodChoice {
+func (w window) choices(s *Server) []views.Option {
 	now := s.now().In(s.ledger.Location())
-	opts := []views.PeriodChoice{
+	opts := []views.Option{
 		{Value: "month", Label: "This month"},
 		{Value: "prev", Label: "Last month"},
 		{Value: "last30", Label: "Last 30 days"},
@@ -158,9 +158,9 @@ func (w window) choices(s *Server) []views.PeriodChoice {
 	}
 	for i := 2; i <= 12; i++ {
 		m := time.Date(now.Year(), now.Month()-time.Month(i), 1, 0, 0, 0, 0, time.UTC)
-		opts = append(opts, views.PeriodChoice{Value: m.Format("2006-01"), Label: m.Format("January 2006")})
+		opts = append(opts, views.Option{Value: m.Format("2006-01"), Label: m.Format("January 2006")})
 	}
-	opts = append(opts, views.PeriodChoice{Value: "custom", Label: "Custom (from – to)"})
+	opts = append(opts, views.Option{Value: "custom", Label: "Custom (from – to)"})
 	for i := range opts {
 		opts[i].Selected = opts[i].Value == w.Key
 	}

@@ -15,8 +15,8 @@ type AdminBudgetsPage struct {
 	Done      string
 	Links     []Crumb
 	Currency  string
-	Resources []Choice
-	Groups    []GroupChoice
+	Resources []Option
+	Groups    []Option
 	Today     string
 	Budgets   Table
 }

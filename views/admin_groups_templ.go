@@ -14,7 +14,7 @@ type AdminGroupsPage struct {
 	Layout  LayoutProps
 	Done    string
 	Links   []Crumb
-	Parents []GroupChoice
+	Parents []Option
 	Kinds   []string
 	Tree    GroupTree
 }
@@ -129,7 +129,7 @@ type AdminGroupPage struct {
 	Slug, Name    string
 	Facts         []Fact
 	Archived      bool
-	Parents       []GroupChoice // where it may move: not inside itself, not archived
+	Parents       []Option // where it may move: not inside itself, not archived
 	CurrentParent string
 	Kinds         []string // mapping kinds
 	Mappings      Table
@@ -198,7 +198,7 @@ func AdminGroup(p AdminGroupPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<section class=\"card\"><dl class=\"facts\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<section class=\"card\" data-testid=\"facts\"><dl class=\"facts\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

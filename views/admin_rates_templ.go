@@ -23,8 +23,8 @@ type AdminRatesPage struct {
 	Done      string
 	Links     []Crumb
 	Currency  string
-	Resources []Choice
-	Groups    []GroupChoice
+	Resources []Option
+	Groups    []Option
 	Today     string
 	FirstOpen string // the first day a change may start ("" when every month is open)
 	Rates     []RateRow
@@ -191,7 +191,7 @@ func AdminRates(p AdminRatesPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<table><thead><tr><th>Resource</th><th>Cluster</th><th>Partition</th><th>QoS</th><th>Group</th><th class=\"num\">Price (")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<table data-testid=\"rates-table\"><thead><tr><th>Resource</th><th>Cluster</th><th>Partition</th><th>QoS</th><th>Group</th><th class=\"num\">Price (")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -27,7 +27,7 @@ type AdminHomePage struct {
 	Links      []Crumb
 	Unassigned []UnassignedRow
 	More       string // says that rows were left out, and which are shown
-	Groups     []GroupChoice
+	Groups     []Option
 	Tables     []Table
 	Tree       GroupTree
 }
@@ -83,7 +83,7 @@ func AdminHome(p AdminHomePage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<table><thead><tr><th>Source</th><th>Cluster</th><th>Account</th><th class=\"num\">Rows</th><th>Since</th><th>Map to group</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<table data-testid=\"unassigned-table\"><thead><tr><th>Source</th><th>Cluster</th><th>Account</th><th class=\"num\">Rows</th><th>Since</th><th>Map to group</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

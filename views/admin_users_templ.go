@@ -123,7 +123,7 @@ type AdminUserPage struct {
 	Roles       []string // global roles held
 	Grantable   []string // global roles not held
 	Memberships []MembershipRow
-	Groups      []GroupChoice
+	Groups      []Option
 	GroupRoles  []string
 	Today       string
 }
@@ -178,7 +178,7 @@ func AdminUser(p AdminUserPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<section class=\"card\"><dl class=\"facts\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<section class=\"card\" data-testid=\"facts\"><dl class=\"facts\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -386,7 +386,7 @@ func AdminUser(p AdminUserPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<table><thead><tr><th>Group</th><th>Role</th><th>From</th><th>Until</th><th>Origin</th><th>End on</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<table data-testid=\"memberships-table\"><thead><tr><th>Group</th><th>Role</th><th>From</th><th>Until</th><th>Origin</th><th>End on</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -90,7 +90,7 @@ func Login(p LoginPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(p.DemoUsers) > 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<section class=\"card\"><h2>Demo: sign in as anyone</h2><p class=\"lede\">This is the demo, with a seeded institution. Pick a person to see Parsimony as they would.</p><table><thead><tr><th>Person</th><th>Role</th><th></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<section class=\"card\" data-testid=\"demo-sign-in\"><h2>Demo: sign in as anyone</h2><p class=\"lede\">This is the demo, with a seeded institution. Pick a person to see Parsimony as they would.</p><table data-testid=\"demo-sign-in-table\"><thead><tr><th>Person</th><th>Role</th><th></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
