@@ -32,7 +32,7 @@ type CollectFunc func(ctx context.Context, sink *Sink) (watermark time.Time, err
 // window again (ingest is idempotent). A panic in collect is recorded as the
 // run's failure and then goes on up. An error (collect's, or recording the run's
 // end) comes back wrapped with the run's id; the counts come back with it.
-func (l *Ledger) Collect(ctx context.Context, source, cluster string, from, to time.Time, collect CollectFunc) (c Counts, err error) {
+func (l *Ledger) Collect(ctx context.Context, source, cluster string, from, to time.Time, collect CollectFunc) (Counts, error) {
 	id, err := l.StartRun(ctx, source, cluster, from, to)
 	if err != nil {
 		return Counts{}, err
@@ -66,7 +66,7 @@ func (l *Ledger) Collect(ctx context.Context, source, cluster string, from, to t
 	}()
 	watermark, runErr := collect(ctx, sink)
 	ferr := finish(watermark, runErr)
-	c = sink.Counts()
+	c := sink.Counts()
 	// The error names the run (what an admin finds on the runs page); the caller
 	// knows, and says, which source and cluster it collected.
 	switch {
