@@ -14,6 +14,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// Budgets (/admin/budgets, finance's too): budgets in force or to come, and setting one.
+
 func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)

@@ -17,6 +17,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The admin's groups (/admin/groups): the tree, creating, moving and archiving a
+// group, and mapping source identities to a group.
+
 func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)

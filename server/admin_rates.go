@@ -14,6 +14,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// Rates (/admin/rates, finance's too): every rate, setting and ending them.
+
 func (s *Server) adminRates(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	rates, err := s.ledger.Rates(ctx, time.Time{})

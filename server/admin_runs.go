@@ -8,6 +8,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The collectors' side of the admin: their runs (/admin/runs) and the input
+// quarantined (/admin/quarantine).
+
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	runs, err := s.ledger.Runs(r.Context(), 100)
 	if err != nil {

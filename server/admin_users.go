@@ -18,6 +18,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The admin's people (/admin/users): finding and adding people, global roles, and
+// memberships in groups.
+
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	const limit = 200

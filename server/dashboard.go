@@ -17,6 +17,10 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// A group's dashboard (/groups/{group}): spend against budget, the daily chart, the
+// breakdowns by subgroup, resource, cluster, partition and person; and what the
+// group pages share (breadcrumbs, child and person names, the open-leaderboard flag).
+
 // dashboard is the group (PI) dashboard: spend against budget, the daily chart and
 // the breakdowns, for any period.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The dashboard's efficiency, top-jobs and storage tables.
+
 // efficiencyTable explains CPU and memory efficiency per subgroup (or per person for
 // those who may see member detail).
 func (s *Server) efficiencyTable(ctx context.Context, g ledger.Group, win window, byUser bool, limit int) (views.Table, error) {

@@ -13,6 +13,10 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// Answering what went wrong: internal errors (logged once, shown as little), not
+// found, forbidden, a bad request with its reason (a page, or JSON for the API), and
+// a form's mistakes.
+
 // serverError logs the detail and shows the user only that something went wrong.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ledger.ErrTooLarge) {

@@ -10,6 +10,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
+// Figures as the pages write them: money, quantities, percentages, times, prices.
+
 var currencySymbols = map[string]string{"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 // money formats an amount in the site's currency: "€1,234.56", "CHF 1,234.56".

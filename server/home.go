@@ -12,6 +12,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The home page (/): the signed-in person's groups, each a card with the group's
+// spend and their own, share, rank, usage and budget.
+
 // home lists the signed-in person's groups with this month's spend, their share
 // and rank, and the group's budget.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {

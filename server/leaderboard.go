@@ -13,6 +13,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// A group's leaderboard (/groups/{group}/leaderboard): members and subgroups
+// ranked by spend, usage or waste, with the change against the period before.
+
 // leaderboard ranks a group's members and subgroups.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

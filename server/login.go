@@ -12,6 +12,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// Signing in and out: the sign-in page, the demo's sign-in as anyone, OpenID
+// Connect, and signing out.
+
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	page := views.LoginPage{Layout: s.layout(r, "Sign in"), Next: safeNext(r.URL.Query().Get("next")),
 		OIDC: s.authOpts.OIDC != nil, Proxy: s.authOpts.ProxyHeader != ""}

@@ -17,6 +17,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// What a request asks for: the period a page reports on (?period=, ?from=&to=),
+// the input checks every request passes, and the fields of the admin's forms.
+
 // window is a span of site-local days [From, To) a page reports on, with the span
 // of the same length before it (for "change against the previous period").
 type window struct {

@@ -18,6 +18,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// Finance's billing periods (/statements): closing a month (as a job the browser
+// follows, /jobs/{id}) and the finance export of any month.
+
 // statementsPage is finance's view of the periods: close the next one, export any.
 func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

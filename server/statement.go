@@ -16,6 +16,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// A group's statements (/groups/{group}/statements): the list, one statement as a
+// page, a PDF and a CSV.
+
 // groupStatements lists a billable group's statements (and its open draft).
 func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
 	g := routeGroup(r)

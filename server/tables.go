@@ -8,6 +8,9 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// What a page's tables share: how many rows a card shows, and any table of the
+// page as CSV (?csv=ID).
+
 // tableRows is how many rows a dashboard table shows; the rest are in its CSV.
 const tableRows = 25
 

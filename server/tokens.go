@@ -13,6 +13,8 @@ import (
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
+// The API tokens page (/tokens): a person's tokens, creating and revoking them.
+
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	s.renderTokens(w, r, "")
 }
