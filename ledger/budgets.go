@@ -257,3 +257,42 @@ func (l *Ledger) quantitySpent(ctx context.Context, groupID int64, resource stri
 	_, per := PricedUnit(resource)
 	return v.Quo(v, new(big.Rat).SetInt(per)), nil
 }
+
+// BudgetListing is a budget with its group named.
+type BudgetListing struct {
+	Budget
+	GroupSlug string
+	GroupName string
+}
+
+// BudgetsFrom lists the budgets in force on day or starting later (ValidTo Forever:
+// open-ended), by group (parents first), span, resource (money first) and start.
+func (l *Ledger) BudgetsFrom(ctx context.Context, day time.Time) ([]BudgetListing, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT b.id, b.group_id, g.slug, g.name, b.span, coalesce(b.resource, ''), b.amount::text,
+		       b.valid_from::text, b.valid_to::text, b.note
+		FROM budgets b JOIN groups g ON g.id = b.group_id
+		WHERE b.valid_to > $1::date
+		ORDER BY g.path, b.span, b.resource NULLS FIRST, b.valid_from`, day.Format(time.DateOnly))
+	if err != nil {
+		return nil, fmt.Errorf("list budgets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BudgetListing, error) {
+		var b BudgetListing
+		var amount, from, to string
+		if err := r.Scan(&b.ID, &b.GroupID, &b.GroupSlug, &b.GroupName, &b.Span, &b.Resource, &amount, &from, &to, &b.Note); err != nil {
+			return b, err
+		}
+		b.Amount = parseRat(amount)
+		var err error
+		if b.ValidFrom, err = dateFromDB(from); err != nil {
+			return b, err
+		}
+		b.ValidTo, err = dateFromDB(to)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list budgets: %w", err)
+	}
+	return out, nil
+}

@@ -257,3 +257,31 @@ func pathIDs(path string) []int64 {
 	}
 	return ids
 }
+
+// LeaderboardOpen reports whether the group shows its members the leaderboard of
+// its users (groups.open_leaderboard), or ErrNotFound.
+func (l *Ledger) LeaderboardOpen(ctx context.Context, groupID int64) (bool, error) {
+	var open bool
+	err := l.pool.QueryRow(ctx, `SELECT open_leaderboard FROM groups WHERE id = $1`, groupID).Scan(&open)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("group %d: %w", groupID, ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("group %d leaderboard: %w", groupID, err)
+	}
+	return open, nil
+}
+
+// Children lists the group's direct children (archived ones too), in no
+// particular order.
+func (l *Ledger) Children(ctx context.Context, groupID int64) ([]Group, error) {
+	rows, err := l.pool.Query(ctx, `SELECT `+groupColumns+` FROM groups WHERE parent_id = $1`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("children of group %d: %w", groupID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Group, error) { return scanGroup(r) })
+	if err != nil {
+		return nil, fmt.Errorf("children of group %d: %w", groupID, err)
+	}
+	return out, nil
+}

@@ -138,8 +138,10 @@ func (l *Ledger) Currency() (code string, minorDigits int) { return l.currency, 
 // Location is the site's time zone.
 func (l *Ledger) Location() *time.Location { return l.loc }
 
-// Pool is the database pool, for packages that read the ledger's tables directly
-// (reports, the web app).
+// Pool is the database pool, for two uses only: the session and token store
+// (auth.NewStore) and the readiness check (/readyz pings it). Everything else
+// reads and writes through the ledger's own functions. (Until issue 10 is done,
+// export and seed still query through it too; nothing new should.)
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 // ensurePartitions creates the monthly usage partitions that months need. It runs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -135,6 +136,36 @@ func (l *Ledger) Mappings(ctx context.Context) ([]Mapping, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list mappings: %w", err)
+	}
+	return out, nil
+}
+
+// UnmappedAccount is an account (Slurm account, Unix group, namespace…) whose
+// usage belongs to no group: nobody has mapped it yet.
+type UnmappedAccount struct {
+	Source  string
+	Cluster string
+	Account string
+	Rows    int64     // usage rows without a group
+	Since   time.Time // the first day with such usage
+}
+
+// UnmappedAccounts lists up to limit accounts with usage that belongs to no
+// group, those with the most rows first.
+func (l *Ledger) UnmappedAccounts(ctx context.Context, limit int) ([]UnmappedAccount, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT source, cluster, account, count(*), min(day) FROM usage WHERE group_id IS NULL
+		GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("unmapped accounts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UnmappedAccount, error) {
+		var a UnmappedAccount
+		err := r.Scan(&a.Source, &a.Cluster, &a.Account, &a.Rows, &a.Since)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unmapped accounts: %w", err)
 	}
 	return out, nil
 }

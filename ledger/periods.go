@@ -273,3 +273,43 @@ func firstOpenMonth(ctx context.Context, q queryer) (time.Time, error) {
 	}
 	return last.AddDate(0, 1, 0), nil
 }
+
+// Billed is what a closed month billed: how many final statements, and their
+// total in minor units.
+type Billed struct {
+	Statements int
+	TotalMinor int64
+}
+
+// BilledByMonth sums the final statements of each closed month, keyed by the
+// month as "2006-01".
+func (l *Ledger) BilledByMonth(ctx context.Context) (map[string]Billed, error) {
+	rows, err := l.pool.Query(ctx, `SELECT to_char(period, 'YYYY-MM'), count(*), sum(total_minor) FROM statements GROUP BY period`)
+	if err != nil {
+		return nil, fmt.Errorf("billed by month: %w", err)
+	}
+	out := map[string]Billed{}
+	var month string
+	var b Billed
+	_, err = pgx.ForEachRow(rows, []any{&month, &b.Statements, &b.TotalMinor}, func() error {
+		out[month] = b
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("billed by month: %w", err)
+	}
+	return out, nil
+}
+
+// LastRated is when the open months were last rated; ok is false when none has
+// been.
+func (l *Ledger) LastRated(ctx context.Context) (at time.Time, ok bool, err error) {
+	var rated *time.Time
+	if err := l.pool.QueryRow(ctx, `SELECT max(rated_at) FROM periods WHERE closed_at IS NULL`).Scan(&rated); err != nil {
+		return time.Time{}, false, fmt.Errorf("last rated: %w", err)
+	}
+	if rated == nil {
+		return time.Time{}, false, nil
+	}
+	return *rated, true, nil
+}

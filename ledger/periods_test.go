@@ -191,3 +191,21 @@ func TestRecordSpanIsBounded(t *testing.T) {
 		t.Errorf("rerun of the absurd record: %+v", c)
 	}
 }
+
+// LastRated is when an open month was last rated, and not ok before any was.
+func TestLastRated(t *testing.T) {
+	s := newSetup(t, "UTC")
+	group(t, s, 0, "lab", true)
+	if _, ok, err := s.l.LastRated(s.ctx); err != nil || ok {
+		t.Fatalf("before rating: ok %v, %v", ok, err)
+	}
+	ingest(t, s, []ledger.Record{job("1", "lab", "cpu", "normal", time.Date(2026, 10, 3, 9, 0, 0, 0, time.UTC), 4)})
+	before := time.Now()
+	if _, err := s.l.RatePeriod(s.ctx, "test", day("2026-10-01")); err != nil {
+		t.Fatal(err)
+	}
+	at, ok, err := s.l.LastRated(s.ctx)
+	if err != nil || !ok || at.Before(before.Add(-time.Minute)) {
+		t.Errorf("after rating: %v, %v, %v", at, ok, err)
+	}
+}

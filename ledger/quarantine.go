@@ -77,3 +77,23 @@ func (l *Ledger) Quarantined(ctx context.Context, limit int) ([]QuarantinedInput
 	}
 	return out, nil
 }
+
+// UnresolvedBySource counts the quarantined input not yet resolved, by source
+// (sources with none are absent).
+func (l *Ledger) UnresolvedBySource(ctx context.Context) (map[string]int64, error) {
+	rows, err := l.pool.Query(ctx, `SELECT source, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY source`)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine by source: %w", err)
+	}
+	out := map[string]int64{}
+	var source string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&source, &n}, func() error {
+		out[source] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quarantine by source: %w", err)
+	}
+	return out, nil
+}

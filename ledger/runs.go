@@ -217,3 +217,55 @@ func nullTime(t time.Time) any {
 	}
 	return t
 }
+
+// LastSuccessfulRuns returns each source and cluster's latest run that finished
+// without an error, ordered by source and cluster.
+func (l *Ledger) LastSuccessfulRuns(ctx context.Context) ([]Run, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT DISTINCT ON (source, cluster) id, source, cluster, finished_at, started_at, read, ingested, revised, unchanged, quarantined, unmapped, state
+		FROM collector_runs WHERE finished_at IS NOT NULL AND error IS NULL
+		ORDER BY source, cluster, started_at DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("last successful runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) {
+		var run Run
+		err := r.Scan(&run.ID, &run.Source, &run.Cluster, &run.FinishedAt, &run.StartedAt, &run.Counts.Read, &run.Counts.Ingested,
+			&run.Counts.Revised, &run.Counts.Unchanged, &run.Counts.Quarantined, &run.Counts.Unmapped, &run.State)
+		return run, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("last successful runs: %w", err)
+	}
+	return out, nil
+}
+
+// CollectorState is a source and cluster's latest run state, and how many of its
+// runs were abandoned in all.
+type CollectorState struct {
+	Source    string
+	Cluster   string
+	State     string // of the latest run: RunRunning, RunDone, RunFailed or RunAbandoned
+	Abandoned int64
+}
+
+// CollectorStates lists every source and cluster that has run, ordered by source
+// and cluster.
+func (l *Ledger) CollectorStates(ctx context.Context) ([]CollectorState, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT DISTINCT ON (source, cluster) source, cluster, state,
+		       (SELECT count(*) FROM collector_runs a WHERE a.source = r.source AND a.cluster = r.cluster AND a.state = 'abandoned')
+		FROM collector_runs r ORDER BY source, cluster, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("collector states: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CollectorState, error) {
+		var c CollectorState
+		err := r.Scan(&c.Source, &c.Cluster, &c.State, &c.Abandoned)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collector states: %w", err)
+	}
+	return out, nil
+}

@@ -216,3 +216,37 @@ func TestRunStates(t *testing.T) {
 		t.Errorf("%d run locks held after every run finished", locks)
 	}
 }
+
+// LastSuccessfulRuns skips a later failed run; CollectorStates gives the latest
+// run's state.
+func TestLastSuccessfulRunsAndCollectorStates(t *testing.T) {
+	s := newSetup(t, "UTC")
+	from, to := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 9, 2, 0, 0, 0, 0, time.UTC)
+	c, err := s.l.Collect(s.ctx, "slurm", "hpc", from, to, func(ctx context.Context, sink *ledger.Sink) (time.Time, error) {
+		_, err := sink.Ingest(ctx, collectBatch("1"))
+		return to, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.l.Collect(s.ctx, "slurm", "hpc", to, to.Add(24*time.Hour), func(ctx context.Context, sink *ledger.Sink) (time.Time, error) {
+		return time.Time{}, fmt.Errorf("sacct: timed out")
+	})
+	if err == nil {
+		t.Fatal("the failing run did not fail")
+	}
+	runs, err := s.l.LastSuccessfulRuns(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Source != "slurm" || runs[0].Cluster != "hpc" || runs[0].FinishedAt == nil || runs[0].Counts != c || runs[0].State != ledger.RunDone {
+		t.Errorf("last successful runs %+v, want the done one with %+v", runs, c)
+	}
+	states, err := s.l.CollectorStates(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 1 || states[0] != (ledger.CollectorState{Source: "slurm", Cluster: "hpc", State: ledger.RunFailed}) {
+		t.Errorf("collector states %+v", states)
+	}
+}

@@ -208,3 +208,28 @@ func insertStatement(ctx context.Context, tx pgx.Tx, month time.Time, st Stateme
 	}
 	return nil
 }
+
+// StatementSummary is a final statement as a list shows it.
+type StatementSummary struct {
+	Month      time.Time // the period's first day
+	Number     string
+	TotalMinor int64
+}
+
+// GroupStatements lists the group's final statements, newest first.
+func (l *Ledger) GroupStatements(ctx context.Context, groupID int64) ([]StatementSummary, error) {
+	rows, err := l.pool.Query(ctx, `
+		SELECT period, number, total_minor FROM statements WHERE group_id = $1 ORDER BY period DESC`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("statements of group %d: %w", groupID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementSummary, error) {
+		var s StatementSummary
+		err := r.Scan(&s.Month, &s.Number, &s.TotalMinor)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("statements of group %d: %w", groupID, err)
+	}
+	return out, nil
+}

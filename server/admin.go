@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
 )
@@ -98,25 +96,17 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 			Cells: []string{g.Kind, g.Slug, g.CostCentre, yesNo(g.Billable)}})
 	}
 	const shown = 50
-	rows, err := s.ledger.Pool().Query(ctx, `
-		SELECT source, cluster, account, count(*), min(day)::text FROM usage WHERE group_id IS NULL
-		GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT $1`, shown+1)
+	accounts, err := s.ledger.UnmappedAccounts(ctx, shown+1)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	var unassigned []views.UnassignedRow
-	var u views.UnassignedRow
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&u.Source, &u.Cluster, &u.Account, &n, &u.Since}, func() error {
-		u.Rows = ledger.GroupThousands(strconv.FormatInt(n, 10))
+	for _, a := range accounts {
+		u := views.UnassignedRow{Source: a.Source, Cluster: a.Cluster, Account: a.Account,
+			Rows: ledger.GroupThousands(strconv.FormatInt(a.Rows, 10)), Since: a.Since.Format(time.DateOnly)}
 		u.Kind, _ = ledger.MappingKind(u.Source)
 		unassigned = append(unassigned, u)
-		return nil
-	})
-	if err != nil {
-		s.serverError(w, r, err)
-		return
 	}
 	more := ""
 	if len(unassigned) > shown {

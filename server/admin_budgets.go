@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
 )
@@ -27,32 +25,23 @@ func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
 	today := s.today()
 	t := views.Table{Title: "Budgets in force or to come", Head: []string{"Group", "Per", "Of", "Amount", "From", "Until", "Note"},
 		Numeric: []bool{false, false, false, true, false, false, false}, Empty: "No budgets yet."}
-	rows, err := s.ledger.Pool().Query(ctx, `
-		SELECT g.slug, g.name, b.span, coalesce(b.resource, ''), b.amount::text, b.valid_from::text, b.valid_to::text, b.note
-		FROM budgets b JOIN groups g ON g.id = b.group_id
-		WHERE b.valid_to > $1::date
-		ORDER BY g.path, b.span, b.resource NULLS FIRST, b.valid_from`, today.Format(time.DateOnly))
+	budgets, err := s.ledger.BudgetsFrom(ctx, today)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	var slug, name, span, resource, amount, from, to, note string
-	_, err = pgx.ForEachRow(rows, []any{&slug, &name, &span, &resource, &amount, &from, &to, &note}, func() error {
-		x, _ := new(big.Rat).SetString(amount)
-		of, amt := "money", decimalText(x, minor)+" "+cur
-		if resource != "" {
-			unit, _ := ledger.PricedUnit(resource)
-			of, amt = resource, strings.TrimSuffix(decimalText(x, 2), ".00")+" "+unit+"s"
+	for _, b := range budgets {
+		of, amt := "money", decimalText(b.Amount, minor)+" "+cur
+		if b.Resource != "" {
+			unit, _ := ledger.PricedUnit(b.Resource)
+			of, amt = b.Resource, strings.TrimSuffix(decimalText(b.Amount, 2), ".00")+" "+unit+"s"
 		}
-		if to == "infinity" {
-			to = "—"
+		to := "—"
+		if b.ValidTo.Before(ledger.Forever) {
+			to = b.ValidTo.Format(time.DateOnly)
 		}
-		t.Rows = append(t.Rows, views.Row{Link: "/groups/" + slug, Cells: []string{name, strings.ReplaceAll(span, "_", " "), of, amt, from, to, note}})
-		return nil
-	})
-	if err != nil {
-		s.serverError(w, r, err)
-		return
+		t.Rows = append(t.Rows, views.Row{Link: "/groups/" + b.GroupSlug, Cells: []string{b.GroupName, strings.ReplaceAll(b.Span, "_", " "), of, amt,
+			b.ValidFrom.Format(time.DateOnly), to, b.Note}})
 	}
 	s.render(w, r, views.AdminBudgets(views.AdminBudgetsPage{Layout: s.layout(r, "Budgets"), Done: doneNote(r.URL.Query()),
 		Links: adminLinks(r), Currency: cur, Resources: resourceChoices(), Groups: groupChoices(groups, nil),

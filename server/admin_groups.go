@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
@@ -129,11 +128,12 @@ func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	var pi string
 	if g.PIUserID != 0 {
-		err := s.ledger.Pool().QueryRow(ctx, `SELECT login FROM users WHERE id = $1`, g.PIUserID).Scan(&pi)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		u, err := s.ledger.UserByID(ctx, g.PIUserID)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			s.serverError(w, r, err)
 			return
 		}
+		pi = u.Login
 	}
 	billable := "no"
 	if g.Billable {

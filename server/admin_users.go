@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
@@ -24,7 +22,7 @@ import (
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	const limit = 200
-	users, total, err := s.findUsers(r.Context(), q, s.today(), limit)
+	users, total, err := s.ledger.FindUsers(r.Context(), q, s.today(), limit)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -34,49 +32,13 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 		t.Title = "People matching “" + q + "”"
 	}
 	for _, u := range users {
-		t.Rows = append(t.Rows, views.Row{Link: "/admin/users/" + url.PathEscape(u.login), Cells: []string{u.login, u.name, u.email, u.roles, u.memberships}})
+		t.Rows = append(t.Rows, views.Row{Link: "/admin/users/" + url.PathEscape(u.Login), Cells: []string{u.Login, u.DisplayName, u.Email, u.Roles, u.Memberships}})
 	}
 	if total > len(users) {
 		t.Note = fmt.Sprintf("The first %d of %d: narrow the search to find the others.", len(users), total)
 	}
 	s.render(w, r, views.AdminUsers(views.AdminUsersPage{Layout: s.layout(r, "Users"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
 		Query: q, Table: t}))
-}
-
-// userRow is a person as the users page lists them.
-type userRow struct {
-	login, name, email, roles, memberships string
-}
-
-// findUsers lists up to limit people whose login or name contains q (everyone
-// when q is empty), those with a global role first, with their memberships in
-// force on day; and how many match in all.
-func (s *Server) findUsers(ctx context.Context, q string, day time.Time, limit int) ([]userRow, int, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `
-		SELECT u.login, u.display_name, u.email,
-		       coalesce((SELECT string_agg(r.role, ', ' ORDER BY r.role) FROM global_roles r WHERE r.user_id = u.id), ''),
-		       coalesce((SELECT string_agg(CASE m.role WHEN 'pi' THEN 'PI' ELSE m.role END || ' of ' || g.slug, ', ' ORDER BY g.path, m.role)
-		                 FROM memberships m JOIN groups g ON g.id = m.group_id
-		                 WHERE m.user_id = u.id AND m.valid_from <= $2::date AND m.valid_to > $2::date), ''),
-		       count(*) OVER ()
-		FROM users u
-		WHERE $1 = '' OR strpos(lower(u.login), lower($1)) > 0 OR strpos(lower(u.display_name), lower($1)) > 0
-		ORDER BY EXISTS (SELECT 1 FROM global_roles r WHERE r.user_id = u.id) DESC, u.login
-		LIMIT $3`, q, day.Format(time.DateOnly), limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	var out []userRow
-	var total int
-	var u userRow
-	_, err = pgx.ForEachRow(rows, []any{&u.login, &u.name, &u.email, &u.roles, &u.memberships, &total}, func() error {
-		out = append(out, u)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	return out, total, nil
 }
 
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
@@ -135,44 +97,29 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT role FROM global_roles WHERE user_id = $1 ORDER BY role`, u.ID)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	roles, err := s.ledger.GlobalRoles(ctx, u.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	today := s.today()
-	rows, err = s.ledger.Pool().Query(ctx, `
-		SELECT g.slug, g.name, m.role, m.valid_from::text, m.valid_to::text, m.origin, m.valid_to > $2::date
-		FROM memberships m JOIN groups g ON g.id = m.group_id
-		WHERE m.user_id = $1
-		ORDER BY m.valid_to <= $2::date, g.path, m.role, m.valid_from`, u.ID, today.Format(time.DateOnly))
+	memberships, err := s.ledger.UserMemberships(ctx, u.ID, today)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	var ms []views.MembershipRow
-	var m views.MembershipRow
-	_, err = pgx.ForEachRow(rows, []any{&m.GroupSlug, &m.GroupName, &m.Role, &m.From, &m.To, &m.Origin, &m.Current}, func() error {
-		x := m
-		x.FromValue = x.From
-		switch x.From {
-		case "-infinity":
-			x.From, x.FromValue = "always", ""
+	for _, m := range memberships {
+		x := views.MembershipRow{GroupSlug: m.GroupSlug, GroupName: m.GroupName, Role: m.Role,
+			From: "always", To: "—", Origin: m.Origin, Current: m.Current}
+		if !m.From.IsZero() {
+			x.From = m.From.Format(time.DateOnly)
+			x.FromValue = x.From
 		}
-		if x.To == "infinity" {
-			x.To = "—"
+		if !m.To.IsZero() {
+			x.To = m.To.Format(time.DateOnly)
 		}
 		ms = append(ms, x)
-		return nil
-	})
-	if err != nil {
-		s.serverError(w, r, err)
-		return
 	}
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {

@@ -252,8 +252,8 @@ func (s *Server) crumbs(ctx context.Context, p *auth.Principal, g ledger.Group) 
 }
 
 func (s *Server) openLeaderboard(ctx context.Context, g ledger.Group) bool {
-	var open bool
-	if err := s.ledger.Pool().QueryRow(ctx, `SELECT open_leaderboard FROM groups WHERE id = $1`, g.ID).Scan(&open); err != nil {
+	open, err := s.ledger.LeaderboardOpen(ctx, g.ID)
+	if err != nil {
 		s.log.Warn("read open_leaderboard", "group", g.Slug, "err", err)
 	}
 	return open
@@ -261,20 +261,15 @@ func (s *Server) openLeaderboard(ctx context.Context, g ledger.Group) bool {
 
 // childNames maps the group's children by id.
 func (s *Server) childNames(ctx context.Context, g ledger.Group) (map[int64]ledger.Group, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT id, slug, name FROM groups WHERE parent_id = $1`, g.ID)
+	children, err := s.ledger.Children(ctx, g.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[int64]ledger.Group{}
-	for rows.Next() {
-		var c ledger.Group
-		if err := rows.Scan(&c.ID, &c.Slug, &c.Name); err != nil {
-			return nil, err
-		}
+	out := make(map[int64]ledger.Group, len(children))
+	for _, c := range children {
 		out[c.ID] = c
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Server) userNames(ctx context.Context, rows []ledger.SpendRow) (map[int64]string, error) {

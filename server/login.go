@@ -31,29 +31,15 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // demoUsers offers one person of each kind to sign in as.
 func (s *Server) demoUsers(ctx context.Context) ([]views.DemoUser, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `
-		(SELECT u.login, u.display_name, 'Admin' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'admin' ORDER BY u.login LIMIT 1)
-		UNION ALL
-		(SELECT u.login, u.display_name, 'Finance' FROM users u JOIN global_roles r ON r.user_id = u.id AND r.role = 'finance' ORDER BY u.login LIMIT 1)
-		UNION ALL
-		(SELECT u.login, u.display_name, 'PI of ' || g.name FROM users u JOIN groups g ON g.pi_user_id = u.id AND g.kind = 'lab'
-		 ORDER BY g.path LIMIT 3)
-		UNION ALL
-		(SELECT u.login, u.display_name, 'Member of ' || g.name FROM memberships m JOIN users u ON u.id = m.user_id
-		 JOIN groups g ON g.id = m.group_id WHERE m.role = 'member' AND g.kind = 'lab' ORDER BY g.path, u.login LIMIT 3)`)
+	users, err := s.ledger.DemoUsers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []views.DemoUser
-	for rows.Next() {
-		var u views.DemoUser
-		if err := rows.Scan(&u.Login, &u.Name, &u.Role); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
+	out := make([]views.DemoUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, views.DemoUser{Login: u.Login, Name: u.DisplayName, Role: u.Role})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Server) loginDemo(w http.ResponseWriter, r *http.Request) {

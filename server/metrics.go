@@ -55,58 +55,35 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *ledgerCollector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
-	pool := c.l.Pool()
-	rows, err := pool.Query(ctx, `
-		SELECT DISTINCT ON (source, cluster) source, cluster, finished_at, started_at, read, ingested, revised, unchanged, quarantined, unmapped
-		FROM collector_runs WHERE finished_at IS NOT NULL AND error IS NULL
-		ORDER BY source, cluster, started_at DESC`)
+	runs, err := c.l.LastSuccessfulRuns(ctx)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var source, cluster string
-		var finished, started time.Time
-		var read, ingested, revised, unchanged, quarantined, unmapped int64
-		if err := rows.Scan(&source, &cluster, &finished, &started, &read, &ingested, &revised, &unchanged, &quarantined, &unmapped); err != nil {
-			rows.Close()
-			return err
+	for _, run := range runs {
+		finished := *run.FinishedAt
+		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(finished.Unix()), run.Source, run.Cluster)
+		ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, finished.Sub(run.StartedAt).Seconds(), run.Source, run.Cluster)
+		n := run.Counts
+		for outcome, v := range map[string]int64{"read": n.Read, "ingested": n.Ingested, "revised": n.Revised, "unchanged": n.Unchanged,
+			"quarantined": n.Quarantined, "unmapped": n.Unmapped} {
+			ch <- prometheus.MustNewConstMetric(c.lastRecords, prometheus.GaugeValue, float64(v), run.Source, run.Cluster, outcome)
 		}
-		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(finished.Unix()), source, cluster)
-		ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, finished.Sub(started).Seconds(), source, cluster)
-		for outcome, v := range map[string]int64{"read": read, "ingested": ingested, "revised": revised, "unchanged": unchanged,
-			"quarantined": quarantined, "unmapped": unmapped} {
-			ch <- prometheus.MustNewConstMetric(c.lastRecords, prometheus.GaugeValue, float64(v), source, cluster, outcome)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	if err := c.collectStates(ctx, ch); err != nil {
 		return err
 	}
-	rows, err = pool.Query(ctx, `SELECT source, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY source`)
+	quarantined, err := c.l.UnresolvedBySource(ctx)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var source string
-		var n int64
-		if err := rows.Scan(&source, &n); err != nil {
-			rows.Close()
-			return err
-		}
+	for source, n := range quarantined {
 		ch <- prometheus.MustNewConstMetric(c.quarantined, prometheus.GaugeValue, float64(n), source)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	rated, ok, err := c.l.LastRated(ctx)
+	if err != nil {
 		return err
 	}
-	var rated *time.Time
-	if err := pool.QueryRow(ctx, `SELECT max(rated_at) FROM periods WHERE closed_at IS NULL`).Scan(&rated); err != nil {
-		return err
-	}
-	if rated != nil {
+	if ok {
 		ch <- prometheus.MustNewConstMetric(c.lastRated, prometheus.GaugeValue, float64(rated.Unix()))
 	}
 	return nil
@@ -115,28 +92,19 @@ func (c *ledgerCollector) collect(ctx context.Context, ch chan<- prometheus.Metr
 // collectStates exports each collector's latest run state and its count of
 // abandoned runs, so an alert can fire on a collector that keeps dying.
 func (c *ledgerCollector) collectStates(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := c.l.Pool().Query(ctx, `
-		SELECT DISTINCT ON (source, cluster) source, cluster, state,
-		       (SELECT count(*) FROM collector_runs a WHERE a.source = r.source AND a.cluster = r.cluster AND a.state = 'abandoned')
-		FROM collector_runs r ORDER BY source, cluster, id DESC`)
+	states, err := c.l.CollectorStates(ctx)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var source, cluster, state string
-		var abandoned int64
-		if err := rows.Scan(&source, &cluster, &state, &abandoned); err != nil {
-			return err
-		}
+	for _, cs := range states {
 		for _, st := range []string{ledger.RunRunning, ledger.RunDone, ledger.RunFailed, ledger.RunAbandoned} {
 			v := 0.0
-			if st == state {
+			if st == cs.State {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(c.lastState, prometheus.GaugeValue, v, source, cluster, st)
+			ch <- prometheus.MustNewConstMetric(c.lastState, prometheus.GaugeValue, v, cs.Source, cs.Cluster, st)
 		}
-		ch <- prometheus.MustNewConstMetric(c.abandoned, prometheus.GaugeValue, float64(abandoned), source, cluster)
+		ch <- prometheus.MustNewConstMetric(c.abandoned, prometheus.GaugeValue, float64(cs.Abandoned), cs.Source, cs.Cluster)
 	}
-	return rows.Err()
+	return nil
 }

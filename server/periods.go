@@ -35,28 +35,8 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// What each closed month billed.
-	type billed struct {
-		n     int
-		total int64
-	}
-	totals := map[string]billed{}
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT to_char(period, 'YYYY-MM'), count(*), sum(total_minor) FROM statements GROUP BY period`)
+	totals, err := s.ledger.BilledByMonth(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	for rows.Next() {
-		var period string
-		var b billed
-		if err := rows.Scan(&period, &b.n, &b.total); err != nil {
-			rows.Close()
-			s.serverError(w, r, err)
-			return
-		}
-		totals[period] = b
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -75,7 +55,7 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 		period := p.Month.Format("2006-01")
 		count, amount := "drafts", "–"
 		if b, ok := totals[period]; ok {
-			count, amount = strconv.Itoa(b.n), s.moneyMinor(b.total, digits)
+			count, amount = strconv.Itoa(b.Statements), s.moneyMinor(b.TotalMinor, digits)
 		}
 		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{p.Month.Format("January 2006"), state, count, amount,
 			since(p.RatedAt), since(p.ClosedAt), "CSV"}, Link: "/statements/" + period + "/export.csv"})

@@ -22,29 +22,18 @@ import (
 // groupStatements lists a billable group's statements (and its open draft).
 func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
 	g := routeGroup(r)
-	rows, err := s.ledger.Pool().Query(r.Context(), `
-		SELECT to_char(period, 'YYYY-MM'), number, total_minor FROM statements WHERE group_id = $1 ORDER BY period DESC`, g.ID)
+	statements, err := s.ledger.GroupStatements(r.Context(), g.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	defer rows.Close()
 	_, digits := s.ledger.Currency()
 	t := views.Table{Title: "Statements", Head: []string{"Period", "Number", "Total"}, Numeric: []bool{false, false, true},
 		Empty: "No closed periods yet: statements appear here when finance closes a month."}
-	for rows.Next() {
-		var period, number string
-		var total int64
-		if err := rows.Scan(&period, &number, &total); err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		t.Rows = append(t.Rows, views.Row{Cells: []string{period, number, s.moneyMinor(total, digits)},
+	for _, st := range statements {
+		period := st.Month.Format("2006-01")
+		t.Rows = append(t.Rows, views.Row{Cells: []string{period, st.Number, s.moneyMinor(st.TotalMinor, digits)},
 			Link: "/groups/" + g.Slug + "/statements/" + period})
-	}
-	if err := rows.Err(); err != nil {
-		s.serverError(w, r, err)
-		return
 	}
 	note := "Statements are for billable groups: this group's usage is billed to the group above it that is billable."
 	if g.Billable {
