@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -492,39 +491,4 @@ func insertParts(ctx context.Context, tx pgx.Tx, runID int64, rows []stagedPart)
 		return fmt.Errorf("copy into usage: %w", err)
 	}
 	return nil
-}
-
-// stepTimer measures the steps of an ingest for the debug log.
-type stepTimer struct {
-	last  time.Time
-	steps []string
-}
-
-func newStepTimer() *stepTimer { return &stepTimer{last: time.Now()} }
-
-func (t *stepTimer) lap(name string) {
-	now := time.Now()
-	t.steps = append(t.steps, fmt.Sprintf("%s=%s", name, now.Sub(t.last).Round(time.Microsecond)))
-	t.last = now
-}
-
-func (t *stepTimer) String() string { return strings.Join(t.steps, " ") }
-
-func joinColumns(cols []string) string {
-	out := ""
-	for i, c := range cols {
-		if i > 0 {
-			out += ", "
-		}
-		out += c
-	}
-	return out
-}
-
-func prefixColumns(prefix string, cols []string) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = prefix + c
-	}
-	return out
 }
