@@ -27,6 +27,10 @@ import (
 // ErrNoUser is returned when a login names nobody the ledger knows.
 var ErrNoUser = errors.New("no such user")
 
+// ErrNoSession is returned when a session cookie or an API token is unknown,
+// expired or revoked: the request is then not signed in.
+var ErrNoSession = errors.New("no live session or token")
+
 // ErrInvalid is returned (wrapped) for a request the store refuses as given (a
 // token without a name or scope); its message is safe to show to the person.
 var ErrInvalid = errors.New("invalid")
@@ -214,7 +218,7 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 }
 
 // Session returns the principal of a live session, extending it (up to its
-// maximum age), or nil. An expired session it is asked about is deleted there
+// maximum age), or ErrNoSession. An expired session it is asked about is deleted there
 // and then; DeleteExpired sweeps those nobody asks about.
 //
 // Proxy sessions are never found by a cookie: their key is not secret (see
@@ -228,7 +232,7 @@ func (s *Store) Session(ctx context.Context, token string) (*Principal, error) {
 		RETURNING user_id, method, csrf_token`, hash(token), s.now(), interval(s.sessionTTL), interval(s.maxAge)).
 		Scan(&p.UserID, &p.Method, &p.CSRF)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read session: %w", err)
@@ -382,7 +386,7 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scop
 	return secret, id, nil
 }
 
-// TokenPrincipal returns the principal of a live API token, or nil.
+// TokenPrincipal returns the principal of a live API token, or ErrNoSession.
 func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*Principal, error) {
 	p := &Principal{Method: "token"}
 	err := s.pool.QueryRow(ctx, `
@@ -390,7 +394,7 @@ func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*Principal, 
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
 		RETURNING user_id, scopes`, hash(secret), s.now()).Scan(&p.UserID, &p.Scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)

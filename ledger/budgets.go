@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Budget spans.
@@ -90,11 +89,7 @@ func setBudget(ctx context.Context, tx pgx.Tx, actor string, b Budget) (int64, e
 			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7) RETURNING id`,
 			b.GroupID, b.Span, resource, ratString(b.Amount), dateArg(b.ValidFrom), dateArg(b.ValidTo), b.Note).Scan(&id)
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23P01" {
-				return fmt.Errorf("%w: another budget overlaps", ErrConflict)
-			}
-			return err
+			return refused(err, "another budget overlaps")
 		}
 		return audit(ctx, tx, actor, "create", "budget", fmt.Sprint(id), nil, map[string]any{
 			"group_id": b.GroupID, "span": b.Span, "resource": b.Resource, "amount": ratString(b.Amount),

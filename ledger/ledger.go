@@ -5,23 +5,14 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// ErrNotFound is returned (wrapped) when a named thing does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrConflict is returned (wrapped) when a change would break the ledger's rules
-// (a cycle in the tree, a slug taken, a time zone that disagrees with the data).
-var ErrConflict = errors.New("conflict")
 
 // lockKey serialises the writers of rollups (ingest, re-mapping) so that their
 // read-modify-write of rollup rows never interleaves or deadlocks. Ingest is one
@@ -195,10 +186,4 @@ func (l *Ledger) ensurePartitions(ctx context.Context, months []time.Time) error
 
 func partitionName(month time.Time) string {
 	return fmt.Sprintf("usage_y%04dm%02d", month.Year(), int(month.Month()))
-}
-
-// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Any is the selector value that matches every cluster, partition or QoS.
@@ -224,12 +223,8 @@ func setRate(ctx context.Context, tx pgx.Tx, actor string, r Rate) (Rate, bool, 
 			VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9) RETURNING id`,
 			r.Resource, r.Cluster, r.Partition, r.QoS, nullID(r.GroupID), ratString(r.Price), dateArg(r.ValidFrom), dateArg(r.ValidTo), r.Note).Scan(&r.ID)
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23P01" {
-				return fmt.Errorf("%w: another rate for %s overlaps %s..%s", ErrConflict, r.selector(),
-					r.ValidFrom.Format(time.DateOnly), dateArg(r.ValidTo))
-			}
-			return err
+			return refused(err, fmt.Sprintf("another rate for %s overlaps %s..%s", r.selector(),
+				r.ValidFrom.Format(time.DateOnly), dateArg(r.ValidTo)))
 		}
 		changed = true
 		return audit(ctx, tx, actor, "create", "rate", fmt.Sprint(r.ID), nil, rateJSON(r))

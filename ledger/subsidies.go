@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Subsidy lowers what the billable groups at and below a group pay, per month and
@@ -109,11 +108,7 @@ func setSubsidy(ctx context.Context, tx pgx.Tx, actor string, s Subsidy) (int64,
 			s.GroupID, s.Resource, ratString(s.DiscountPercent), s.FreeQuantity.String(),
 			dateArg(s.ValidFrom), dateArg(s.ValidTo), s.Note).Scan(&id)
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && (pgErr.Code == "23P01" || pgErr.Code == "23514") {
-				return fmt.Errorf("%w: %s", ErrConflict, pgErr.Message)
-			}
-			return err
+			return refused(err, "")
 		}
 		return audit(ctx, tx, actor, "create", "subsidy", fmt.Sprint(id), nil, map[string]any{
 			"group_id": s.GroupID, "resource": s.Resource, "discount_percent": ratString(s.DiscountPercent),

@@ -1,17 +1,11 @@
 package ledger
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
-
-// ErrInvalid is returned (wrapped) for a value the ledger will not store as given:
-// a name too long or holding control characters. Its message says which and why,
-// and is safe to show to the person who typed it.
-var ErrInvalid = errors.New("invalid")
 
 // Longest names, in characters. Names are shown on every page, statement and
 // export; these leave room for any real one (a 9 MB group name was once accepted

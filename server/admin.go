@@ -82,12 +82,11 @@ func actor(r *http.Request) string { return "web:" + principal(r).Login }
 
 // adminPage: unassigned usage waiting for a mapping (each row mapped in place), the
 // rates in force, the group tree.
-func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	tree := views.GroupTree{Title: "Groups", Note: "Open a group to move or archive it, or to map identities to it; add groups on the Groups page.",
 		Head: []string{"Group", "Kind", "Slug", "Cost centre", "Billable"}, Empty: "No groups yet."}
@@ -98,8 +97,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	const shown = 50
 	accounts, err := s.ledger.UnmappedAccounts(ctx, shown+1)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	var unassigned []views.UnassignedRow
 	for _, a := range accounts {
@@ -115,8 +113,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rates, err := s.ledger.Rates(ctx, s.now())
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	cur, _ := s.ledger.Currency()
 	rt := views.Table{Title: "Rates in force today", Head: []string{"Resource", "Cluster", "Partition", "QoS", "Group", "Price (" + cur + ")", "Per", "Since", "Note"},
@@ -131,6 +128,6 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 		rt.Rows = append(rt.Rows, views.Row{Cells: []string{x.Resource, x.Cluster, x.Partition, x.QoS, group, priceText(x.Price), unit,
 			x.ValidFrom.Format(time.DateOnly), x.Note}})
 	}
-	s.render(w, r, views.AdminHome(views.AdminHomePage{Layout: s.layout(r, "Admin"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
+	return s.render(w, r, views.AdminHome(views.AdminHomePage{Layout: s.layout(r, "Admin"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
 		Unassigned: unassigned, More: more, Groups: groupChoices(groups, nil), Tables: []views.Table{rt}, Tree: tree}))
 }

@@ -14,12 +14,11 @@ import (
 
 // Budgets (/admin/budgets, finance's too): budgets in force or to come, and setting one.
 
-func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	cur, minor := s.ledger.Currency()
 	today := s.today()
@@ -27,8 +26,7 @@ func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
 		Numeric: []bool{false, false, false, true, false, false, false}, Empty: "No budgets yet."}
 	budgets, err := s.ledger.BudgetsFrom(ctx, today)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	for _, b := range budgets {
 		of, amt := "money", decimalText(b.Amount, minor)+" "+cur
@@ -43,12 +41,12 @@ func (s *Server) adminBudgets(w http.ResponseWriter, r *http.Request) {
 		t.Rows = append(t.Rows, views.Row{Link: "/groups/" + b.GroupSlug, Cells: []string{b.GroupName, strings.ReplaceAll(b.Span, "_", " "), of, amt,
 			b.ValidFrom.Format(time.DateOnly), to, b.Note}})
 	}
-	s.render(w, r, views.AdminBudgets(views.AdminBudgetsPage{Layout: s.layout(r, "Budgets"), Done: doneNote(r.URL.Query()),
+	return s.render(w, r, views.AdminBudgets(views.AdminBudgetsPage{Layout: s.layout(r, "Budgets"), Done: doneNote(r.URL.Query()),
 		Links: adminLinks(r), Currency: cur, Resources: resourceChoices(), Groups: groupChoices(groups, nil),
 		Today: today.Format(time.DateOnly), Budgets: t}))
 }
 
-func (s *Server) setBudget(w http.ResponseWriter, r *http.Request) {
+func (s *Server) setBudget(w http.ResponseWriter, r *http.Request) error {
 	done, err := func() (url.Values, error) {
 		g, err := s.formGroup(r.Context(), r, "group", "a group")
 		if err != nil {
@@ -73,5 +71,5 @@ func (s *Server) setBudget(w http.ResponseWriter, r *http.Request) {
 		_, err = s.ledger.SetBudget(r.Context(), actor(r), b)
 		return url.Values{"done": {"budget-set"}, "g": {g.Slug}}, err
 	}()
-	s.finish(w, r, page{"/admin/budgets", "Budgets"}, done, err)
+	return s.finish(w, r, page{"/admin/budgets", "Budgets"}, done, err)
 }

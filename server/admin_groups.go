@@ -19,17 +19,15 @@ import (
 // The admin's groups (/admin/groups): the tree, creating, moving and archiving a
 // group, and mapping source identities to a group.
 
-func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	mappings, err := s.ledger.Mappings(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	mapped := map[int64]int{}
 	for _, m := range mappings {
@@ -50,13 +48,13 @@ func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
 		tree.Rows = append(tree.Rows, views.TreeRow{Depth: g.Depth(), Name: g.Name, Link: "/admin/groups/" + g.Slug, Archived: g.ArchivedAt != nil,
 			Cells: []string{g.Kind, g.Slug, g.CostCentre, yesNo(g.Billable), strconv.Itoa(mapped[g.ID]), archived}})
 	}
-	s.render(w, r, views.AdminGroups(views.AdminGroupsPage{Layout: s.layout(r, "Groups"), Done: doneNote(r.URL.Query()),
+	return s.render(w, r, views.AdminGroups(views.AdminGroupsPage{Layout: s.layout(r, "Groups"), Done: doneNote(r.URL.Query()),
 		Links: adminLinks(r), Parents: groupChoices(groups, nil), Kinds: kinds, Tree: tree}))
 }
 
 var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
-func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	done, err := func() (url.Values, error) {
 		ctx := r.Context()
 		n := ledger.NewGroup{Kind: strings.TrimSpace(r.PostFormValue("kind")), Slug: strings.TrimSpace(r.PostFormValue("slug")),
@@ -83,39 +81,28 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		}
 		return url.Values{"done": {"group-created"}, "g": {g.Slug}}, nil
 	}()
-	s.finish(w, r, page{"/admin/groups", "Groups"}, done, err)
+	return s.finish(w, r, page{"/admin/groups", "Groups"}, done, err)
 }
 
 // adminGroupFromPath is the {group} of an admin route (the guard loads groups
-// only for group routes), or a 404 answered.
-func (s *Server) adminGroupFromPath(w http.ResponseWriter, r *http.Request) (ledger.Group, bool) {
-	g, err := s.ledger.GroupBySlug(r.Context(), chi.URLParam(r, "group"))
-	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return g, false
-	}
-	if err != nil {
-		s.serverError(w, r, err)
-		return g, false
-	}
-	return g, true
+// only for group routes); one that is not there is not found.
+func (s *Server) adminGroupFromPath(r *http.Request) (ledger.Group, error) {
+	return s.ledger.GroupBySlug(r.Context(), chi.URLParam(r, "group"))
 }
 
-func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	g, ok := s.adminGroupFromPath(w, r)
-	if !ok {
-		return
+	g, err := s.adminGroupFromPath(r)
+	if err != nil {
+		return err
 	}
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	mappings, err := s.ledger.Mappings(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	byID := map[int64]ledger.Group{}
 	for _, x := range groups {
@@ -130,8 +117,7 @@ func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
 	if g.PIUserID != 0 {
 		u, err := s.ledger.UserByID(ctx, g.PIUserID)
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 		pi = u.Login
 	}
@@ -158,15 +144,15 @@ func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
 	if g.ParentID != 0 {
 		parent = byID[g.ParentID].Slug
 	}
-	s.render(w, r, views.AdminGroup(views.AdminGroupPage{Layout: s.layout(r, g.Name+" · Groups"), Done: doneNote(r.URL.Query()),
+	return s.render(w, r, views.AdminGroup(views.AdminGroupPage{Layout: s.layout(r, g.Name+" · Groups"), Done: doneNote(r.URL.Query()),
 		Slug: g.Slug, Name: g.Name, Facts: facts, Archived: g.ArchivedAt != nil, Parents: groupChoices(groups, &g), CurrentParent: parent,
 		Kinds: mappingKinds, Mappings: mt}))
 }
 
-func (s *Server) moveGroup(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.adminGroupFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) moveGroup(w http.ResponseWriter, r *http.Request) error {
+	g, err := s.adminGroupFromPath(r)
+	if err != nil {
+		return err
 	}
 	done, err := func() (url.Values, error) {
 		if _, ok := r.PostForm["parent"]; !ok {
@@ -185,21 +171,20 @@ func (s *Server) moveGroup(w http.ResponseWriter, r *http.Request) {
 		}
 		return url.Values{"done": {"group-moved"}, "g": {g.Slug}}, nil
 	}()
-	s.finish(w, r, page{"/admin/groups/" + g.Slug, g.Name}, done, err)
+	return s.finish(w, r, page{"/admin/groups/" + g.Slug, g.Name}, done, err)
 }
 
-func (s *Server) archiveGroup(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.adminGroupFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) archiveGroup(w http.ResponseWriter, r *http.Request) error {
+	g, err := s.adminGroupFromPath(r)
+	if err != nil {
+		return err
 	}
-	var err error
 	if r.PostFormValue("confirm") != "yes" {
 		err = badForm("Tick “yes, archive” to archive %s.", g.Name)
 	} else {
 		err = s.ledger.ArchiveGroup(r.Context(), actor(r), g.ID)
 	}
-	s.finish(w, r, page{"/admin/groups/" + g.Slug, g.Name}, url.Values{"done": {"group-archived"}, "g": {g.Slug}}, err)
+	return s.finish(w, r, page{"/admin/groups/" + g.Slug, g.Name}, url.Values{"done": {"group-archived"}, "g": {g.Slug}}, err)
 }
 
 // mappingKinds are the namespaces a mapping can claim identities in.
@@ -207,7 +192,7 @@ var mappingKinds = []string{ledger.KindSlurm, ledger.KindUnixGroup, ledger.KindK
 
 // mapIdentity maps a source identity to a group, moving its unassigned usage there:
 // from a row of /admin's unassigned usage, or the form of a group's page.
-func (s *Server) mapIdentity(w http.ResponseWriter, r *http.Request) {
+func (s *Server) mapIdentity(w http.ResponseWriter, r *http.Request) error {
 	back := page{"/admin", "Admin"}
 	if b := r.PostFormValue("back"); strings.HasPrefix(b, "/admin/groups/") && ledger.ValidSlug(strings.TrimPrefix(b, "/admin/groups/")) {
 		back = page{b, "the group"}
@@ -235,7 +220,7 @@ func (s *Server) mapIdentity(w http.ResponseWriter, r *http.Request) {
 		}
 		return url.Values{"done": {"mapped"}, "g": {g.Slug}, "n": {strconv.FormatInt(moved, 10)}}, nil
 	}()
-	s.finish(w, r, back, done, err)
+	return s.finish(w, r, back, done, err)
 }
 
 // treeOrder puts groups in the order of the tree: each parent followed by its

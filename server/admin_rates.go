@@ -16,22 +16,19 @@ import (
 
 // Rates (/admin/rates, finance's too): every rate, setting and ending them.
 
-func (s *Server) adminRates(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminRates(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	rates, err := s.ledger.Rates(ctx, time.Time{})
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	first, err := s.ledger.FirstOpenMonth(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	cur, _ := s.ledger.Currency()
 	today := s.today()
@@ -53,7 +50,7 @@ func (s *Server) adminRates(w http.ResponseWriter, r *http.Request) {
 			QoS: x.QoS, Group: group, Price: priceText(x.Price), Per: unit, From: x.ValidFrom.Format(time.DateOnly), To: to, Note: x.Note,
 			Endable: x.ValidTo.After(today)})
 	}
-	s.render(w, r, views.AdminRates(p))
+	return s.render(w, r, views.AdminRates(p))
 }
 
 // resourceChoices are the resources with the unit they are priced in.
@@ -66,7 +63,7 @@ func resourceChoices() []views.Option {
 	return out
 }
 
-func (s *Server) setRate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) setRate(w http.ResponseWriter, r *http.Request) error {
 	done, err := func() (url.Values, error) {
 		rate := ledger.Rate{Resource: r.PostFormValue("resource"), Cluster: strings.TrimSpace(r.PostFormValue("cluster")),
 			Partition: strings.TrimSpace(r.PostFormValue("partition")), QoS: strings.TrimSpace(r.PostFormValue("qos")),
@@ -94,25 +91,22 @@ func (s *Server) setRate(w http.ResponseWriter, r *http.Request) {
 		}
 		return url.Values{"done": {"rate-set"}}, err
 	}()
-	s.finish(w, r, page{"/admin/rates", "Rates"}, done, err)
+	return s.finish(w, r, page{"/admin/rates", "Rates"}, done, err)
 }
 
-func (s *Server) endRate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) endRate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	rates, err := s.ledger.Rates(ctx, time.Time{})
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	i := slices.IndexFunc(rates, func(x ledger.Rate) bool { return x.ID == id })
 	if i < 0 {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	rate := rates[i]
 	day, err := formDate(r, "date", "day the rate ends on", true)
@@ -125,5 +119,5 @@ func (s *Server) endRate(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = s.ledger.EndRate(ctx, actor(r), id, day)
 	}
-	s.finish(w, r, page{"/admin/rates", "Rates"}, url.Values{"done": {"rate-ended"}}, err)
+	return s.finish(w, r, page{"/admin/rates", "Rates"}, url.Values{"done": {"rate-ended"}}, err)
 }

@@ -11,11 +11,10 @@ import (
 // The collectors' side of the admin: their runs (/admin/runs) and the input
 // quarantined (/admin/quarantine).
 
-func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) error {
 	runs, err := s.ledger.Runs(r.Context(), 100)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	t := views.Table{Title: "Collector runs",
 		Note:    "A run whose process ended without finishing it (killed, crashed) is marked abandoned when the next run of its source and cluster starts.",
@@ -27,14 +26,13 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprint(x.Counts.Read), fmt.Sprint(x.Counts.Ingested),
 			fmt.Sprint(x.Counts.Revised), fmt.Sprint(x.Counts.Quarantined), fmt.Sprint(x.Counts.Unmapped), x.Error}})
 	}
-	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Collector runs"), Title: "Collector runs", Tables: []views.Table{t}}))
+	return s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Collector runs"), Title: "Collector runs", Tables: []views.Table{t}}))
 }
 
-func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) error {
 	q, err := s.ledger.Quarantined(r.Context(), 200)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	t := views.Table{Title: "Quarantined input", Note: "Input that could not become usage, with its raw text and the reason. Nothing is dropped.",
 		Head: []string{"Source", "Cluster", "Reason", "Raw", "Seen", "Last seen"}, Empty: "Nothing in quarantine."}
@@ -42,5 +40,5 @@ func (s *Server) quarantinePage(w http.ResponseWriter, r *http.Request) {
 		last := x.LastSeen
 		t.Rows = append(t.Rows, views.Row{Cells: []string{x.Source, x.Cluster, x.Reason, x.Raw, strconv.FormatInt(x.SeenCount, 10), since(&last)}})
 	}
-	s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Quarantine"), Title: "Quarantine", Tables: []views.Table{t}}))
+	return s.render(w, r, views.Tables(views.TablesPage{Layout: s.layout(r, "Quarantine"), Title: "Quarantine", Tables: []views.Table{t}}))
 }

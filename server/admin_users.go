@@ -19,13 +19,12 @@ import (
 // The admin's people (/admin/users): finding and adding people, global roles, and
 // memberships in groups.
 
-func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) error {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	const limit = 200
 	users, total, err := s.ledger.FindUsers(r.Context(), q, s.today(), limit)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	t := views.Table{Title: "People", Head: []string{"Login", "Name", "E-mail", "Global roles", "Memberships today"}, Empty: "Nobody matches."}
 	if q != "" {
@@ -37,11 +36,11 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	if total > len(users) {
 		t.Note = fmt.Sprintf("The first %d of %d: narrow the search to find the others.", len(users), total)
 	}
-	s.render(w, r, views.AdminUsers(views.AdminUsersPage{Layout: s.layout(r, "Users"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
+	return s.render(w, r, views.AdminUsers(views.AdminUsersPage{Layout: s.layout(r, "Users"), Done: doneNote(r.URL.Query()), Links: adminLinks(r),
 		Query: q, Table: t}))
 }
 
-func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request) error {
 	login := strings.TrimSpace(r.PostFormValue("login"))
 	back := page{"/admin/users", "Users"}
 	done, err := func() (url.Values, error) {
@@ -64,26 +63,17 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		back.path = "/admin/users/" + url.PathEscape(login)
 	}
-	s.finish(w, r, back, done, err)
+	return s.finish(w, r, back, done, err)
 }
 
-// adminUserFromPath is the {login} of an admin route, or a 404 answered.
-func (s *Server) adminUserFromPath(w http.ResponseWriter, r *http.Request) (ledger.User, bool) {
+// adminUserFromPath is the {login} of an admin route; one that is not there is
+// not found.
+func (s *Server) adminUserFromPath(r *http.Request) (ledger.User, error) {
 	login, err := url.PathUnescape(chi.URLParam(r, "login"))
 	if err != nil {
-		s.notFound(w, r)
-		return ledger.User{}, false
+		return ledger.User{}, errNotFound
 	}
-	u, err := s.ledger.UserByLogin(r.Context(), login)
-	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return u, false
-	}
-	if err != nil {
-		s.serverError(w, r, err)
-		return u, false
-	}
-	return u, true
+	return s.ledger.UserByLogin(r.Context(), login)
 }
 
 var (
@@ -91,22 +81,20 @@ var (
 	groupRoles  = []string{ledger.RolePI, ledger.RoleManager, ledger.RoleMember, ledger.RoleViewer}
 )
 
-func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	u, ok := s.adminUserFromPath(w, r)
-	if !ok {
-		return
+	u, err := s.adminUserFromPath(r)
+	if err != nil {
+		return err
 	}
 	roles, err := s.ledger.GlobalRoles(ctx, u.ID)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	today := s.today()
 	memberships, err := s.ledger.UserMemberships(ctx, u.ID, today)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	var ms []views.MembershipRow
 	for _, m := range memberships {
@@ -123,8 +111,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
 	}
 	groups, err := s.ledger.Groups(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	var grantable []string
 	for _, role := range globalRoles {
@@ -132,7 +119,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) {
 			grantable = append(grantable, role)
 		}
 	}
-	s.render(w, r, views.AdminUser(views.AdminUserPage{Layout: s.layout(r, u.Login+" · Users"), Done: doneNote(r.URL.Query()),
+	return s.render(w, r, views.AdminUser(views.AdminUserPage{Layout: s.layout(r, u.Login+" · Users"), Done: doneNote(r.URL.Query()),
 		Login: u.Login, Base: "/admin/users/" + url.PathEscape(u.Login),
 		Facts: []views.Fact{{Label: "Name", Value: orDash(u.DisplayName)}, {Label: "E-mail", Value: orDash(u.Email)}},
 		Roles: roles, Grantable: grantable, Memberships: ms, Groups: groupChoices(groups, nil), GroupRoles: groupRoles,
@@ -151,22 +138,22 @@ func formRole(r *http.Request, roles []string) (string, error) {
 	return role, nil
 }
 
-func (s *Server) grantRole(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.adminUserFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) grantRole(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUserFromPath(r)
+	if err != nil {
+		return err
 	}
 	role, err := formRole(r, globalRoles)
 	if err == nil {
 		err = s.ledger.GrantGlobalRole(r.Context(), actor(r), u.ID, role)
 	}
-	s.finish(w, r, s.userPage(u), url.Values{"done": {"role-granted"}, "role": {role}}, err)
+	return s.finish(w, r, s.userPage(u), url.Values{"done": {"role-granted"}, "role": {role}}, err)
 }
 
-func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.adminUserFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUserFromPath(r)
+	if err != nil {
+		return err
 	}
 	role, err := formRole(r, globalRoles)
 	switch {
@@ -180,13 +167,13 @@ func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request) {
 			err = badForm("%s does not hold the %s role.", u.Login, role)
 		}
 	}
-	s.finish(w, r, s.userPage(u), url.Values{"done": {"role-revoked"}, "role": {role}}, err)
+	return s.finish(w, r, s.userPage(u), url.Values{"done": {"role-revoked"}, "role": {role}}, err)
 }
 
-func (s *Server) addMembership(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.adminUserFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) addMembership(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUserFromPath(r)
+	if err != nil {
+		return err
 	}
 	done, err := func() (url.Values, error) {
 		g, err := s.formGroup(r.Context(), r, "group", "a group")
@@ -204,13 +191,13 @@ func (s *Server) addMembership(w http.ResponseWriter, r *http.Request) {
 		err = s.ledger.AddMembership(r.Context(), actor(r), ledger.Membership{UserID: u.ID, GroupID: g.ID, Role: role, From: from})
 		return url.Values{"done": {"membership-added"}, "g": {g.Slug}}, err
 	}()
-	s.finish(w, r, s.userPage(u), done, err)
+	return s.finish(w, r, s.userPage(u), done, err)
 }
 
-func (s *Server) endMembership(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.adminUserFromPath(w, r)
-	if !ok {
-		return
+func (s *Server) endMembership(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.adminUserFromPath(r)
+	if err != nil {
+		return err
 	}
 	done, err := func() (url.Values, error) {
 		slug := strings.TrimSpace(r.PostFormValue("group"))
@@ -246,5 +233,5 @@ func (s *Server) endMembership(w http.ResponseWriter, r *http.Request) {
 		}
 		return url.Values{"done": {"membership-ended"}, "g": {g.Slug}}, err
 	}()
-	s.finish(w, r, s.userPage(u), done, err)
+	return s.finish(w, r, s.userPage(u), done, err)
 }

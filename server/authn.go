@@ -72,12 +72,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		var err error
 		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 			p, err = s.auth.TokenPrincipal(ctx, strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")))
-			if err != nil {
-				s.serverError(w, r, err)
+			if errors.Is(err, auth.ErrNoSession) {
+				s.apiError(w, http.StatusUnauthorized, "the API token is unknown, expired or revoked")
 				return
 			}
-			if p == nil {
-				s.apiError(w, http.StatusUnauthorized, "the API token is unknown, expired or revoked")
+			if err != nil {
+				s.serverError(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
@@ -93,7 +93,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 		} else if c, cerr := r.Cookie(sessionCookie); cerr == nil {
-			if p, err = s.auth.Session(ctx, c.Value); err != nil {
+			// An unknown or expired cookie is a request not signed in.
+			if p, err = s.auth.Session(ctx, c.Value); err != nil && !errors.Is(err, auth.ErrNoSession) {
 				s.serverError(w, r, err)
 				return
 			}

@@ -17,13 +17,12 @@ import (
 
 // home lists the signed-in person's groups with this month's spend, their share
 // and rank, and the group's budget.
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	ctx := r.Context()
 	win, err := s.pickWindow(r)
 	if err != nil {
-		s.requestFailed(w, r, err)
-		return
+		return err
 	}
 	page := views.HomePage{Layout: s.layout(r, "My groups"), Name: p.Display(), Period: win.Label}
 	// A person's groups: the ones they hold a role in (not every descendant).
@@ -35,13 +34,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		seen[m.GroupID] = true
 		g, err := s.ledger.GroupByID(ctx, m.GroupID)
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 		card, err := s.groupCard(ctx, p, g, win)
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 		page.Groups = append(page.Groups, card)
 	}
@@ -49,8 +46,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		// Admin and finance see everything: start them at the top of the tree.
 		groups, err := s.ledger.Groups(ctx)
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 		for _, g := range groups {
 			if g.ParentID != 0 || g.ArchivedAt != nil {
@@ -58,8 +54,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			}
 			card, err := s.groupCard(ctx, p, g, win)
 			if err != nil {
-				s.serverError(w, r, err)
-				return
+				return err
 			}
 			card.Role = map[bool]string{true: "admin", false: "finance"}[p.Admin]
 			page.Groups = append(page.Groups, card)
@@ -68,7 +63,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(page.Groups, func(i, j int) bool {
 		return page.Groups[i].Path+page.Groups[i].Name < page.Groups[j].Path+page.Groups[j].Name
 	})
-	s.render(w, r, views.Home(page))
+	return s.render(w, r, views.Home(page))
 }
 
 func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Group, win window) (views.GroupCard, error) {

@@ -15,18 +15,17 @@ import (
 // Signing in and out: the sign-in page, the demo's sign-in as anyone, OpenID
 // Connect, and signing out.
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	page := views.LoginPage{Layout: s.layout(r, "Sign in"), Next: safeNext(r.URL.Query().Get("next")),
 		OIDC: s.authOpts.OIDC != nil, Proxy: s.authOpts.ProxyHeader != ""}
 	if s.authOpts.DemoLogin {
 		users, err := s.demoUsers(r.Context())
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 		page.DemoUsers = users
 	}
-	s.render(w, r, views.Login(page))
+	return s.render(w, r, views.Login(page))
 }
 
 // demoUsers offers one person of each kind to sign in as.
@@ -42,37 +41,32 @@ func (s *Server) demoUsers(ctx context.Context) ([]views.DemoUser, error) {
 	return out, nil
 }
 
-func (s *Server) loginDemo(w http.ResponseWriter, r *http.Request) {
+func (s *Server) loginDemo(w http.ResponseWriter, r *http.Request) error {
 	if !s.authOpts.DemoLogin {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	login := strings.TrimSpace(r.FormValue("login"))
 	if _, err := s.signIn(w, r, login, "demo"); err != nil {
 		if errors.Is(err, auth.ErrNoUser) {
 			http.Error(w, "No such user in the demo: "+login, http.StatusBadRequest)
-			return
+			return nil
 		}
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, safeNext(r.FormValue("next")), http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) loginOIDC(w http.ResponseWriter, r *http.Request) {
+func (s *Server) loginOIDC(w http.ResponseWriter, r *http.Request) error {
 	if s.authOpts.OIDC == nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
-	if err := s.authOpts.OIDC.Start(w, r, safeNext(r.URL.Query().Get("next"))); err != nil {
-		s.serverError(w, r, err)
-	}
+	return s.authOpts.OIDC.Start(w, r, safeNext(r.URL.Query().Get("next")))
 }
 
-func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
+func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) error {
 	if s.authOpts.OIDC == nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	login, next, err := s.authOpts.OIDC.Callback(r.Context(), r)
 	if err != nil {
@@ -85,35 +79,34 @@ func (s *Server) loginOIDCCallback(w http.ResponseWriter, r *http.Request) {
 			msg = "Sign-in failed: " + auth.ErrOIDCState.Error() + "."
 		}
 		http.Error(w, msg, http.StatusForbidden)
-		return
+		return nil
 	}
 	if _, err := s.signIn(w, r, login, "oidc"); err != nil {
 		if errors.Is(err, auth.ErrNoUser) {
 			http.Error(w, "You signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
-			return
+			return nil
 		}
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if p := principal(r); p != nil && p.Method == "proxy" {
 		// The proxy will sign them in again on the next request; ending the
 		// session still retires its CSRF token.
 		if err := s.auth.DeleteProxySession(r.Context(), p.UserID); err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.auth.DeleteSession(r.Context(), c.Value); err != nil {
-			s.serverError(w, r, err)
-			return
+			return err
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		Secure: s.authOpts.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
 }

@@ -12,15 +12,14 @@ import (
 )
 
 // overview shows the month to date by top-level group, from the rollups.
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	loc := s.ledger.Location()
 	now := s.now().In(loc)
 	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, loc)
 	to := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, loc)
 	groups, err := s.ledger.Groups(r.Context())
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	// One institution at the top says little: show its departments instead.
 	depth, tops := 1, 0
@@ -34,8 +33,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, err := s.ledger.Report(r.Context(), ledger.ReportQuery{From: from, To: to, By: []string{ledger.ByGroup}, Depth: depth})
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	names := map[string]string{ledger.UnassignedGroup: "Unassigned (no mapping yet)"}
 	for _, g := range groups {
@@ -94,5 +92,5 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			page.Total = append(page.Total, ledger.FormatHuman(page.Columns[i].Resource, q))
 		}
 	}
-	s.render(w, r, views.Overview(page))
+	return s.render(w, r, views.Overview(page))
 }

@@ -299,8 +299,10 @@ func (s *Server) inputRefused(w http.ResponseWriter, r *http.Request, code int, 
 		s.apiError(w, code, reason)
 		return
 	}
-	s.renderStatus(w, r, code, views.Message(s.layout(r, "Bad request"), "That cannot be taken",
-		"The request was refused: "+reason+"."))
+	if err := s.renderStatus(w, r, code, views.Message(s.layout(r, "Bad request"), "That cannot be taken",
+		"The request was refused: "+reason+".")); err != nil {
+		http.Error(w, reason, code)
+	}
 }
 
 // formGroup is the group a form names by slug in field: it must exist and not be

@@ -22,23 +22,20 @@ import (
 // follows, /jobs/{id}) and the finance export of any month.
 
 // statementsPage is finance's view of the periods: close the next one, export any.
-func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	periods, err := s.ledger.Periods(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	first, err := s.ledger.FirstOpenMonth(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	// What each closed month billed.
 	totals, err := s.ledger.BilledByMonth(ctx)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	_, digits := s.ledger.Currency()
 	current := s.ledger.CurrentMonth()
@@ -65,17 +62,15 @@ func (s *Server) statementsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if page.Jobs, err = s.jobsTable(ctx); err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
-	s.render(w, r, views.StatementList(page))
+	return s.render(w, r, views.StatementList(page))
 }
 
-func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
 	if err != nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="parsimony-%s.csv"`, month.Format("2006-01")))
@@ -84,6 +79,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		// import checking the control total rejects.
 		s.log.Error("export failed", "period", month.Format("2006-01"), "err", err)
 	}
+	return nil
 }
 
 // jobClose is the kind of job that closes a month.
@@ -92,28 +88,25 @@ const jobClose = "close"
 // closePeriod checks at once that the month can close (ended, the next in order)
 // and answers a mistake with 409 and the reason; the closing itself runs as a job
 // the browser follows, since a large month takes longer than a response may.
-func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
+func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) error {
 	month, err := time.Parse("2006-01", chi.URLParam(r, "period"))
 	if err != nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	already, err := s.ledger.CheckClosable(r.Context(), month)
 	if errors.Is(err, ledger.ErrConflict) {
-		s.renderStatus(w, r, http.StatusConflict, views.Message(s.layout(r, "Cannot close"), "Cannot close "+month.Format("January 2006"),
+		return s.renderStatus(w, r, http.StatusConflict, views.Message(s.layout(r, "Cannot close"), "Cannot close "+month.Format("January 2006"),
 			strings.TrimPrefix(err.Error(), ledger.ErrConflict.Error()+": ")))
-		return
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	if already {
 		http.Redirect(w, r, "/statements", http.StatusSeeOther)
-		return
+		return nil
 	}
 	actor := "web:" + principal(r).Login
-	s.startJob(w, r, jobClose, month.Format("2006-01"), func(ctx context.Context) (string, error) {
+	return s.startJob(w, r, jobClose, month.Format("2006-01"), func(ctx context.Context) (string, error) {
 		sts, rec, err := s.ledger.Close(ctx, actor, month)
 		if err != nil {
 			return "", err
@@ -165,12 +158,11 @@ func jobFailure(err error) string {
 // startJob records a job of kind on subject and runs work in the background with a
 // context that outlives the request; it redirects to the job's page. A job already
 // running for the same kind and subject is followed instead of started twice.
-func (s *Server) startJob(w http.ResponseWriter, r *http.Request, kind, subject string, work func(ctx context.Context) (string, error)) {
+func (s *Server) startJob(w http.ResponseWriter, r *http.Request, kind, subject string, work func(ctx context.Context) (string, error)) error {
 	actor := "web:" + principal(r).Login
 	job, started, err := s.ledger.StartJob(r.Context(), kind, subject, actor)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	if started {
 		reqID := middleware.GetReqID(r.Context())
@@ -180,6 +172,7 @@ func (s *Server) startJob(w http.ResponseWriter, r *http.Request, kind, subject 
 		go s.runJob(ctx, job, reqID, work)
 	}
 	http.Redirect(w, r, "/jobs/"+strconv.FormatInt(job.ID, 10), http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) runJob(ctx context.Context, job ledger.Job, reqID string, work func(ctx context.Context) (string, error)) {
@@ -228,20 +221,17 @@ func (s *Server) runJob(ctx context.Context, job ledger.Job, reqID string, work 
 }
 
 // jobPage follows a job: what it is, who asked, how long it has run, and its outcome.
-func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) error {
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	job, err := s.ledger.JobByID(r.Context(), id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	heading := jobTitle(job)
 	started := job.StartedAt
@@ -256,7 +246,7 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request) {
 	if job.State == ledger.JobRunning {
 		lp.Refresh = 2
 	}
-	s.render(w, r, views.JobPage(views.JobPageProps{Layout: lp, Heading: heading, State: job.State, Facts: facts,
+	return s.render(w, r, views.JobPage(views.JobPageProps{Layout: lp, Heading: heading, State: job.State, Facts: facts,
 		Outcome: job.Outcome, Error: job.Error, Back: "/statements"}))
 }
 

@@ -31,17 +31,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // render writes a component through a buffer, so a render error becomes a clean
 // 500 rather than half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
-	s.renderStatus(w, r, http.StatusOK, c)
+func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) error {
+	return s.renderStatus(w, r, http.StatusOK, c)
 }
 
-func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, c templ.Component) {
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, code int, c templ.Component) error {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
-		s.serverError(w, r, fmt.Errorf("render: %w", err))
-		return
+		return fmt.Errorf("render: %w", err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
+	return nil
 }

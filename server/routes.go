@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -39,7 +40,7 @@ type route struct {
 	method, pattern string
 	access          access
 	scope           string // for API tokens: the scope the route needs ("" for pages)
-	handler         http.HandlerFunc
+	handler         any    // a handler; for now also an http.HandlerFunc, while handlers move to returning errors
 }
 
 // routes is the table of every route the app serves. A route added here without
@@ -49,8 +50,8 @@ func (s *Server) routes() []route {
 		// Operations.
 		{"GET", "/healthz", sessionless, "", s.healthz},
 		{"GET", "/readyz", sessionless, "", s.readyz},
-		{"GET", "/metrics", sessionless, "", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP},
-		{"GET", "/static/*", sessionless, "", s.assets.ServeHTTP},
+		{"GET", "/metrics", sessionless, "", always(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))},
+		{"GET", "/static/*", sessionless, "", always(s.assets)},
 
 		// Signing in and out.
 		{"GET", "/login", public, "", s.loginPage},
@@ -112,6 +113,27 @@ func (s *Server) routes() []route {
 	}
 }
 
+// always is a handler that cannot fail (the metrics and static files).
+func always(h http.Handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// serve is rt's handler as an http.HandlerFunc.
+func (s *Server) serve(rt route) http.HandlerFunc {
+	switch h := rt.handler.(type) {
+	case handler:
+		return s.handle(h)
+	case func(http.ResponseWriter, *http.Request) error:
+		return s.handle(h)
+	case func(http.ResponseWriter, *http.Request):
+		return h
+	}
+	panic(fmt.Sprintf("route %s %s: handler of type %T", rt.method, rt.pattern, rt.handler))
+}
+
 // Handler is the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
@@ -161,64 +183,57 @@ func isAPI(r *http.Request) bool { return len(r.URL.Path) >= 8 && r.URL.Path[:8]
 //
 // State-changing requests made with a session cookie must carry its CSRF token.
 func (s *Server) guard(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	next := s.serve(rt)
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r)
 		if rt.access == public || rt.access == sessionless {
-			rt.handler(w, r)
-			return
+			next(w, r)
+			return nil
 		}
 		if p == nil {
-			if isAPI(r) {
+			switch {
+			case isAPI(r):
 				s.apiError(w, http.StatusUnauthorized, "sign in or send an API token (Authorization: Bearer …)")
-				return
-			}
-			if r.Method == http.MethodGet {
+			case r.Method == http.MethodGet:
 				http.Redirect(w, r, "/login?next="+safeNext(r.URL.RequestURI()), http.StatusSeeOther)
-				return
+			default:
+				http.Error(w, "Sign in first.", http.StatusUnauthorized)
 			}
-			http.Error(w, "Sign in first.", http.StatusUnauthorized)
-			return
+			return nil
 		}
 		if rt.scope != "" && !p.HasScope(rt.scope) {
-			s.forbidden(w, r, "this token lacks the "+rt.scope+" scope")
-			return
+			return forbiddenf("this token lacks the %s scope", rt.scope)
 		}
 		if p.Method == "token" && rt.scope == "" {
-			s.forbidden(w, r, "API tokens are for /api/v1 only")
-			return
+			return forbiddenf("API tokens are for /api/v1 only")
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Method != "token" && !p.CheckCSRF(csrfToken(r)) {
-			s.forbidden(w, r, "the form is out of date (CSRF token missing or wrong): reload the page and try again")
-			return
+			return forbiddenf("the form is out of date (CSRF token missing or wrong): reload the page and try again")
 		}
 		switch rt.access {
 		case financeRole:
 			if !p.Everything() {
-				s.forbidden(w, r, "this page is for finance and admins")
-				return
+				return forbiddenf("this page is for finance and admins")
 			}
 		case adminRole:
 			if !p.Admin {
-				s.forbidden(w, r, "this page is for admins")
-				return
+				return forbiddenf("this page is for admins")
 			}
 		case groupView, groupManage:
 			g, err := s.ledger.GroupBySlug(r.Context(), chi.URLParam(r, "group"))
 			if errors.Is(err, ledger.ErrNotFound) || (err == nil && !p.CanView(g.Path)) {
-				s.notFound(w, r)
-				return
+				return errNotFound
 			}
 			if err != nil {
-				s.serverError(w, r, err)
-				return
+				return err
 			}
 			if rt.access == groupManage && !p.CanManage(g.Path) {
-				s.forbidden(w, r, "this is for the group's PIs and managers")
-				return
+				return forbiddenf("this is for the group's PIs and managers")
 			}
 			r = r.WithContext(context.WithValue(r.Context(), groupKey, g))
 		}
-		rt.handler(w, r)
+		next(w, r)
+		return nil
 	})
 }
 

@@ -20,12 +20,11 @@ import (
 // page, a PDF and a CSV.
 
 // groupStatements lists a billable group's statements (and its open draft).
-func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
+func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) error {
 	g := routeGroup(r)
 	statements, err := s.ledger.GroupStatements(r.Context(), g.ID)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	_, digits := s.ledger.Currency()
 	t := views.Table{Title: "Statements", Head: []string{"Period", "Number", "Total"}, Numeric: []bool{false, false, true},
@@ -42,7 +41,7 @@ func (s *Server) groupStatements(w http.ResponseWriter, r *http.Request) {
 		t.Rows = append([]views.Row{{Cells: []string{open.Format("January 2006"), "draft", "–"},
 			Link: "/groups/" + g.Slug + "/statements/" + open.Format("2006-01")}}, t.Rows...)
 	}
-	s.render(w, r, views.StatementList(views.StatementListPage{Layout: s.layout(r, "Statements · "+g.Name),
+	return s.render(w, r, views.StatementList(views.StatementListPage{Layout: s.layout(r, "Statements · "+g.Name),
 		Title: "Statements · " + g.Name, Note: note, Table: t}))
 }
 
@@ -65,57 +64,50 @@ func (s *Server) findStatement(r *http.Request) (ledger.Statement, error) {
 	return ledger.Statement{}, ledger.ErrNotFound
 }
 
-func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
+func (s *Server) statement(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.findStatement(r)
 	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	base := r.URL.Path
-	s.render(w, r, views.StatementPage(views.StatementPageProps{Layout: s.layout(r, "Statement "+st.Number), Statement: st,
+	return s.render(w, r, views.StatementPage(views.StatementPageProps{Layout: s.layout(r, "Statement "+st.Number), Statement: st,
 		PDF: base + "/pdf", CSV: base + "/csv", Back: "/groups/" + st.GroupSlug + "/statements"}))
 }
 
-func (s *Server) statementPDF(w http.ResponseWriter, r *http.Request) {
+func (s *Server) statementPDF(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.findStatement(r)
 	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	var buf bytes.Buffer
 	if err := statementdoc.PDF(&buf, s.siteName, st); err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.pdf"`, st.Number, st.GroupSlug))
 	w.Write(buf.Bytes())
+	return nil
 }
 
-func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request) {
+func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.findStatement(r)
 	if errors.Is(err, ledger.ErrNotFound) {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	// The finance export's columns and writer: text cells a spreadsheet would run
 	// as formulas are quoted, the numbers stay numbers.
 	cw, err := export.NewCSVWriter(w)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, st.Number, st.GroupSlug))
@@ -128,4 +120,5 @@ func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request) {
 	if err := cw.Flush(); err != nil {
 		s.log.Warn("statement csv not written whole", "statement", st.Number, "err", err)
 	}
+	return nil
 }

@@ -30,26 +30,33 @@ func csvLink(r *http.Request, id string) string {
 	return r.URL.Path + "?" + q.Encode()
 }
 
-// tableCSV writes the page's table named id as CSV — the same rows and formatted
-// values the page shows, with each row's hint — or 404 when there is none.
-func (s *Server) tableCSV(w http.ResponseWriter, r *http.Request, slug, id string, tables []views.Table) {
+// tableCSV writes the page's table named id as CSV: its data (each row's Data
+// under DataHead, in the page's order), not the page's formatted text. An id the
+// page has no such table for is not found.
+func (s *Server) tableCSV(w http.ResponseWriter, r *http.Request, slug, id string, tables []views.Table) error {
 	for _, t := range tables {
-		if t.ID != id || id == "" {
+		if t.ID != id || id == "" || len(t.DataHead) == 0 {
 			continue
+		}
+		for _, row := range t.Rows {
+			if len(row.Data) != len(t.DataHead) {
+				return fmt.Errorf("table %s: a row has %d data columns for %d named", id, len(row.Data), len(t.DataHead))
+			}
 		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, slug, id))
-		// Names a spreadsheet would run as formulas are quoted; the table's numeric
-		// columns are written as they are (package csvsafe).
-		cw := csvsafe.NewWriter(w, t.Numeric)
-		cw.Write(append(append([]string{}, t.Head...), "note"))
+		// Names a spreadsheet would run as formulas are quoted; numeric columns
+		// are written as they are (package csvsafe).
+		cw := csvsafe.NewWriter(w, t.DataNumeric)
+		cw.Write(t.DataHead)
 		for _, row := range t.Rows {
-			cw.Write(append(append([]string{}, row.Cells...), row.Hint))
+			cw.Write(row.Data)
 		}
 		if err := cw.Flush(); err != nil {
+			// The answer has begun: all that is left is to say so in the log.
 			s.log.Warn("table csv not written whole", "table", id, "err", err)
 		}
-		return
+		return nil
 	}
-	s.notFound(w, r)
+	return errNotFound
 }

@@ -15,16 +15,15 @@ import (
 
 // The API tokens page (/tokens): a person's tokens, creating and revoking them.
 
-func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
-	s.renderTokens(w, r, "")
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderTokens(w, r, "")
 }
 
-func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created string) {
+func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created string) error {
 	p := principal(r)
 	tokens, err := s.auth.Tokens(r.Context(), p.UserID)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created,
 		Table: views.Table{Title: "Your tokens", Head: []string{"Name", "Starts with", "Scopes", "Created", "Last used", "State"},
@@ -40,41 +39,36 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created st
 		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{t.Name, t.Prefix + "…", strings.Join(t.Scopes, ", "),
 			since(&created), since(t.LastUsedAt), state}})
 	}
-	s.render(w, r, views.Tokens(page))
+	return s.render(w, r, views.Tokens(page))
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	if err := r.ParseForm(); err != nil {
-		s.badRequest(w, r, "the form cannot be read")
-		return
+		return &badInput{"the form cannot be read"}
 	}
 	secret, _, err := s.auth.CreateToken(r.Context(), p.UserID, r.FormValue("name"), r.Form["scope"], nil)
 	if errors.Is(err, auth.ErrInvalid) {
 		// Only the store's own reasons are shown; a database's text never is.
-		s.badRequest(w, r, strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": "))
-		return
+		return &badInput{strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": ")}
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
-	s.renderTokens(w, r, secret)
+	return s.renderTokens(w, r, secret)
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil {
-		s.notFound(w, r)
-		return
+		return errNotFound
 	}
 	if err := s.auth.RevokeToken(r.Context(), principal(r).UserID, id); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			s.notFound(w, r)
-			return
+			return errNotFound
 		}
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+	return nil
 }
