@@ -12,7 +12,7 @@ import (
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
-// Render writes one statement as a document (statementdoc.PDF or HTML).
+// Render writes one statement as a document (statementdoc.PDF or views.StatementHTML).
 type Render func(w io.Writer, st ledger.Statement) error
 
 // DocumentFailure is a statement whose document could not be written.

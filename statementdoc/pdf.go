@@ -10,7 +10,6 @@ import (
 	"codeberg.org/go-pdf/fpdf"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
-	"github.com/parsimony-hpc/parsimony/views"
 )
 
 // Page geometry in mm: A4 portrait with 15 mm margins, a running header above the
@@ -151,7 +150,7 @@ func newDoc(site string, st ledger.Statement, o pdfOptions, fonts fontFiles, pag
 		f.SetCreationDate(st.GeneratedAt)
 		f.SetModificationDate(st.GeneratedAt)
 	}
-	period := views.StatementPeriod(st.Period)
+	period := Period(st.Period)
 	f.SetTitle(infoString("Statement "+st.Number), false)
 	f.SetSubject(infoString(st.GroupName+", "+period), false)
 	f.SetAuthor(infoString(site), false)
@@ -410,7 +409,7 @@ func (d *doc) head() {
 
 	x := pageW - margin - sumW
 	yr := y
-	for _, r := range views.StatementSummary(st) {
+	for _, r := range Summary(st) {
 		if r.Total {
 			yr += 1
 			f.SetDrawColor(ink, ink, ink)
@@ -662,25 +661,25 @@ func (d *doc) lines() {
 	if len(st.Lines) == 0 {
 		d.row(t, []cell{{text: "No usage, subsidies or adjustments in this period.", span: 6, muted: true}}, rowStyle{})
 	}
-	for _, sec := range views.StatementSections(st) {
+	for _, sec := range Sections(st) {
 		d.ensure(t, 2*rowHeight(bodySize)+2) // a heading with at least one line under it
 		d.row(t, []cell{{text: sec.Title, span: 6}}, rowStyle{bold: true, fill: tint})
 		for _, ln := range sec.Lines {
-			price := cell{text: views.StatementUnitPrice(ln.UnitPrice), nowrap: true}
-			if views.StatementUnpriced(ln) {
+			price := cell{text: UnitPrice(ln.UnitPrice), nowrap: true}
+			if Unpriced(ln) {
 				price = cell{text: "no rate", nowrap: true, muted: true}
 			}
 			d.row(t, []cell{
 				{text: ln.Description},
 				{text: ln.Cluster},
-				{text: views.StatementQuantity(ln.Quantity), nowrap: true},
+				{text: Quantity(ln.Quantity), nowrap: true},
 				{text: ln.Unit},
 				price,
 				{text: st.Amount(ln.AmountMinor), nowrap: true},
 			}, rowStyle{})
 		}
 	}
-	for i, r := range views.StatementSummary(st) {
+	for i, r := range Summary(st) {
 		label := cell{text: r.Label, span: 5, align: "R"}
 		amount := cell{text: st.Amount(r.AmountMinor), nowrap: true}
 		if r.Total {
@@ -773,7 +772,7 @@ func (d *doc) footer() {
 	d.font("", 7.5)
 	d.color(muted)
 	f.SetXY(margin, y)
-	d.text(contentW*0.7, 3.5, "Generated "+views.StatementGenerated(d.st.GeneratedAt), "L")
+	d.text(contentW*0.7, 3.5, "Generated "+Generated(d.st.GeneratedAt), "L")
 	page := fmt.Sprintf("Page %d", f.PageNo())
 	if d.pages > 0 {
 		page += fmt.Sprintf(" of %d", d.pages)

@@ -19,6 +19,7 @@ import (
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/ratefile"
 	"github.com/parsimony-hpc/parsimony/statementdoc"
+	"github.com/parsimony-hpc/parsimony/views"
 )
 
 // cliActor is who the audit log names for a change made on the command line: the
@@ -375,7 +376,7 @@ func exportDocuments(ctx context.Context, e *env, l *ledger.Ledger, cfg config.C
 		}
 		return errors.New("no statements in " + month.Format("2006-01"))
 	}
-	render := func(w io.Writer, st ledger.Statement) error { return statementdoc.HTML(w, cfg.Site.Name, st) }
+	render := func(w io.Writer, st ledger.Statement) error { return views.StatementHTML(w, cfg.Site.Name, st) }
 	if format == "pdf" {
 		render = func(w io.Writer, st ledger.Statement) error { return statementdoc.PDF(w, cfg.Site.Name, st) }
 	}
