@@ -18,8 +18,6 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
@@ -136,30 +134,12 @@ func eachRow(ctx context.Context, l *ledger.Ledger, month time.Time, fn func(Row
 		}
 		return nil
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT s.number, s.doc->>'group_path', s.doc->>'group_name', s.doc->>'cost_centre', s.doc->>'pi', s.currency,
-		       l.line_no, l.kind, l.description, l.resource, l.cluster, coalesce(to_char(l.usage_month, 'YYYY-MM'), ''),
-		       coalesce(l.quantity::text, ''), l.unit, coalesce(l.unit_price::text, ''), l.amount_minor
-		FROM statements s JOIN statement_lines l ON l.statement_id = s.id
-		WHERE s.period = $1
-		ORDER BY s.number, l.line_no`, month)
-	if err != nil {
-		return fmt.Errorf("read statement lines of %s: %w", month.Format("2006-01"), err)
-	}
-	defer rows.Close()
 	r := Row{Period: month.Format("2006-01"), Status: "final"}
-	for rows.Next() {
-		ln := &r.Line
-		if err := rows.Scan(&r.Number, &r.GroupPath, &r.GroupName, &r.CostCentre, &r.PI, &r.Currency,
-			&r.LineNo, &ln.Kind, &ln.Description, &ln.Resource, &ln.Cluster, &ln.UsageMonth,
-			&ln.Quantity, &ln.Unit, &ln.UnitPrice, &ln.AmountMinor); err != nil {
-			return fmt.Errorf("read statement lines of %s: %w", month.Format("2006-01"), err)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return l.EachStoredLine(ctx, month, func(sl ledger.StoredLine) error {
+		r.Number, r.GroupPath, r.GroupName, r.CostCentre, r.PI, r.Currency = sl.Number, sl.GroupPath, sl.GroupName, sl.CostCentre, sl.PI, sl.Currency
+		r.LineNo, r.Line = sl.LineNo, sl.Line
+		return fn(r)
+	})
 }
 
 // JSON writes {"period", "currency", "status", "statements": [...], "statement_count",
@@ -193,24 +173,7 @@ func JSON(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (
 		return err
 	}
 	if closed {
-		rows, err := l.Pool().Query(ctx, `
-			SELECT doc::text, total_minor, jsonb_array_length(doc->'lines') FROM statements WHERE period = $1 ORDER BY number`, month)
-		if err != nil {
-			return t, fmt.Errorf("read statements of %s: %w", month.Format("2006-01"), err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var doc string
-			var total int64
-			var lines int
-			if err := rows.Scan(&doc, &total, &lines); err != nil {
-				return t, err
-			}
-			if err := write([]byte(doc), total, lines); err != nil {
-				return t, err
-			}
-		}
-		if err := rows.Err(); err != nil {
+		if err := l.EachStoredStatement(ctx, month, write); err != nil {
 			return t, err
 		}
 	} else {
@@ -271,32 +234,12 @@ func OpenOnDemand(ctx context.Context, l *ledger.Ledger, at time.Time, value str
 	if value != ValueRemaining && value != ValueSpent {
 		return out, fmt.Errorf("open ondemand balances: value is %q or %q", ValueRemaining, ValueSpent)
 	}
-	day := at.In(l.Location()).Format(time.DateOnly)
-	rows, err := l.Pool().Query(ctx, `
-		SELECT g.id, g.slug, array_agg(DISTINCT u.login ORDER BY u.login)
-		FROM groups g
-		JOIN memberships m ON m.group_id = g.id AND m.valid_from <= $1::date AND m.valid_to > $1::date
-		JOIN users u ON u.id = m.user_id
-		WHERE g.billable AND g.archived_at IS NULL
-		GROUP BY g.id, g.slug ORDER BY g.slug`, day)
-	if err != nil {
-		return out, fmt.Errorf("open ondemand balances: %w", err)
-	}
-	type grp struct {
-		id     int64
-		slug   string
-		logins []string
-	}
-	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (grp, error) {
-		var g grp
-		err := r.Scan(&g.id, &g.slug, &g.logins)
-		return g, err
-	})
+	groups, err := l.BillableMembers(ctx, at.In(l.Location()))
 	if err != nil {
 		return out, fmt.Errorf("open ondemand balances: %w", err)
 	}
 	for _, g := range groups {
-		bs, err := l.BudgetStatuses(ctx, g.id, at)
+		bs, err := l.BudgetStatuses(ctx, g.ID, at)
 		if err != nil {
 			return out, err
 		}
@@ -313,7 +256,7 @@ func OpenOnDemand(ctx context.Context, l *ledger.Ledger, at time.Time, value str
 		}
 		if v == nil && value == ValueSpent {
 			from := time.Date(at.In(l.Location()).Year(), at.In(l.Location()).Month(), 1, 0, 0, 0, 0, l.Location())
-			if v, err = l.MoneySpent(ctx, g.id, from, from.AddDate(0, 1, 0)); err != nil {
+			if v, err = l.MoneySpent(ctx, g.ID, from, from.AddDate(0, 1, 0)); err != nil {
 				return out, err
 			}
 		}
@@ -325,10 +268,10 @@ func OpenOnDemand(ctx context.Context, l *ledger.Ledger, at time.Time, value str
 		if !whole.IsInt64() {
 			cur, _ := l.Currency()
 			return out, fmt.Errorf("open ondemand balances: %s's %s of %s %s is %w for a 64-bit balance",
-				g.slug, value, whole, cur, ledger.ErrTooLarge)
+				g.Slug, value, whole, cur, ledger.ErrTooLarge)
 		}
-		for _, login := range g.logins {
-			out.Balances = append(out.Balances, OnDemandBalance{User: login, Project: g.slug, Value: whole.Int64()})
+		for _, login := range g.Logins {
+			out.Balances = append(out.Balances, OnDemandBalance{User: login, Project: g.Slug, Value: whole.Int64()})
 		}
 	}
 	return out, nil

@@ -106,3 +106,13 @@ func loadAdjustments(ctx context.Context, tx pgx.Tx, month time.Time) (map[int64
 	}
 	return out, rows.Err()
 }
+
+// HasAdjustments reports whether any group has an adjustment in the period that
+// begins on month.
+func (l *Ledger) HasAdjustments(ctx context.Context, month time.Time) (bool, error) {
+	var any bool
+	if err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM adjustments WHERE period = $1)`, month).Scan(&any); err != nil {
+		return false, fmt.Errorf("adjustments of %s: %w", month.Format("2006-01"), err)
+	}
+	return any, nil
+}

@@ -131,8 +131,8 @@ func (l *Ledger) Location() *time.Location { return l.loc }
 
 // Pool is the database pool, for two uses only: the session and token store
 // (auth.NewStore) and the readiness check (/readyz pings it). Everything else
-// reads and writes through the ledger's own functions. (Until issue 10 is done,
-// export and seed still query through it too; nothing new should.)
+// reads and writes through the ledger's own functions; tests may use it to set up
+// or inspect what no function offers.
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 // ensurePartitions creates the monthly usage partitions that months need. It runs

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -128,8 +129,10 @@ func Billing(ctx context.Context, l *ledger.Ledger, opts BillingOptions) error {
 		start := time.Date(last.Year(), last.Month(), 27, 9, 0, 0, 0, loc)
 		cores := int64(64)
 		lab := labs[0]
-		var login string
-		if err := l.Pool().QueryRow(ctx, `SELECT coalesce((SELECT login FROM users WHERE id = $1), 'visitor')`, lab.PIUserID).Scan(&login); err != nil {
+		login := "visitor"
+		if pi, err := l.UserByID(ctx, lab.PIUserID); err == nil {
+			login = pi.Login
+		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return err
 		}
 		rec := ledger.Record{Source: ledger.SourceSlurm, Cluster: "hpc1", ExternalID: "late-" + start.Format("200601"),
@@ -139,8 +142,8 @@ func Billing(ctx context.Context, l *ledger.Ledger, opts BillingOptions) error {
 		if _, err := l.Ingest(ctx, ledger.Batch{Records: []ledger.Record{rec}}); err != nil {
 			return fmt.Errorf("seed late job: %w", err)
 		}
-		var adjusted bool
-		if err := l.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM adjustments WHERE period = $1)`, current).Scan(&adjusted); err != nil {
+		adjusted, err := l.HasAdjustments(ctx, current)
+		if err != nil {
 			return err
 		}
 		if len(labs) > 1 && !adjusted {
