@@ -24,17 +24,21 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		WITH base AS (
 			SELECT day, group_id, user_id, cluster, partition, resource,
 			       sum(amount) AS amount, sum(quantity) AS quantity, sum(allocated) AS allocated,
-			       sum(used) AS used, sum(records) AS records
+			       sum(used) AS used, sum(records) AS records, sum(waste) AS waste
 			FROM (
 				SELECT c.day, c.group_id, coalesce(c.user_id, 0) AS user_id, c.cluster, c.partition, c.resource,
-				       c.value / r.per_unit AS amount, 0 AS quantity, 0 AS allocated, 0 AS used, 0 AS records
+				       c.value / r.per_unit AS amount, 0 AS quantity, 0 AS allocated, 0 AS used, 0 AS records, 0 AS waste
 				FROM charges c JOIN resources r ON r.name = c.resource
 				WHERE c.usage_month = $1 AND c.group_id IS NOT NULL
 				UNION ALL
 				SELECT day, group_id, coalesce(user_id, 0), cluster, partition, resource,
-				       0, quantity, allocated, used, records
+				       0, quantity, allocated, used, records, 0
 				FROM rollup_daily
 				WHERE day >= $1 AND day < $2 AND group_id IS NOT NULL
+				UNION ALL
+				SELECT day, group_id, coalesce(user_id, 0), cluster, partition, resource, 0, 0, 0, 0, 0, waste
+				FROM (`+pricedParts("$3", "$4", "$1")+`) p
+				WHERE waste > 0
 			) x
 			GROUP BY 1, 2, 3, 4, 5, 6
 		), anc AS (
@@ -42,7 +46,7 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 			       CASE WHEN i < nlevel(s.path) THEN subpath(s.path, i, 1)::text::bigint ELSE 0 END AS child
 			FROM groups s, generate_series(1, nlevel(s.path)) i
 		)
-		INSERT INTO group_summary (day, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records)
+		INSERT INTO group_summary (day, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records, waste)
 		SELECT b.day, a.ancestor,
 		       CASE WHEN grouping(a.child) = 0 THEN 'child'
 		            WHEN grouping(b.user_id) = 0 THEN 'user'
@@ -52,14 +56,15 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		       coalesce(a.child, b.user_id, 0),
 		       CASE WHEN grouping(b.partition) = 0 THEN b.cluster || '/' || b.partition
 		            WHEN grouping(b.cluster) = 0 THEN b.cluster ELSE '' END,
-		       b.resource, sum(b.amount)::float8, sum(b.quantity)::float8, sum(b.allocated)::float8, sum(b.used)::float8, sum(b.records)
+		       b.resource, sum(b.amount)::float8, sum(b.quantity)::float8, sum(b.allocated)::float8, sum(b.used)::float8, sum(b.records),
+		       sum(b.waste)::float8
 		FROM base b JOIN anc a ON a.group_id = b.group_id
 		GROUP BY GROUPING SETS (
 			(b.day, a.ancestor, b.resource),
 			(b.day, a.ancestor, b.resource, a.child),
 			(b.day, a.ancestor, b.resource, b.user_id),
 			(b.day, a.ancestor, b.resource, b.cluster),
-			(b.day, a.ancestor, b.resource, b.cluster, b.partition))`, from, to)
+			(b.day, a.ancestor, b.resource, b.cluster, b.partition))`, from, to, l.monthStartLocal(from), l.monthStartLocal(to))
 	if err != nil {
 		return 0, fmt.Errorf("summarise %s: %w", month.Format("2006-01"), err)
 	}
@@ -67,8 +72,8 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 		return 0, fmt.Errorf("clear monthly group summaries: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO group_summary_month (month, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records)
-		SELECT $1, group_id, dim, key_id, key_text, resource, sum(amount), sum(quantity), sum(allocated), sum(used), sum(records)
+		INSERT INTO group_summary_month (month, group_id, dim, key_id, key_text, resource, amount, quantity, allocated, used, records, waste)
+		SELECT $1, group_id, dim, key_id, key_text, resource, sum(amount), sum(quantity), sum(allocated), sum(used), sum(records), sum(waste)
 		FROM group_summary WHERE day >= $1 AND day < $2 AND dim <> 'res'
 		GROUP BY group_id, dim, key_id, key_text, resource`, from, to); err != nil {
 		return 0, fmt.Errorf("summarise %s by month: %w", month.Format("2006-01"), err)
@@ -98,7 +103,8 @@ func (l *Ledger) summarise(ctx context.Context, tx pgx.Tx, month time.Time) (int
 // topJobs writes each group's own ten most expensive and ten most wasteful jobs of
 // the month. Every day part of a job is priced by the charge of its own key (day,
 // group, user, cluster, partition, QoS, resource), which holds exactly one rate, so
-// a job costs what the statements bill for it. Storage is not a job.
+// a job costs what the statements bill for it, and wastes what waste.go defines.
+// Storage is not a job.
 func topJobs(ctx context.Context, tx pgx.Tx, month time.Time, loc *time.Location) error {
 	m := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	from := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, loc)
@@ -114,18 +120,7 @@ func topJobs(ctx context.Context, tx pgx.Tx, month time.Time, loc *time.Location
 		return err
 	}
 	_, err := tx.Exec(ctx, `
-		WITH parts AS (
-			SELECT u.source, u.cluster, u.external_id, u.record_start, u.record_end, u.group_id, u.user_id,
-			       u.job_name, u.partition, u.state, u.resource, u.allocated, u.used,
-			       (u.quantity * c.price / r.per_unit)::float8 AS cost,
-			       (greatest(u.allocated - u.used, 0) * c.price / r.per_unit)::float8 AS waste
-			FROM usage u
-			JOIN charges c ON c.period = $3 AND c.kind = 'usage' AND c.day = u.day AND c.group_id = u.group_id
-			     AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
-			     AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource
-			JOIN resources r ON r.name = u.resource
-			WHERE u.start_time >= $1 AND u.start_time < $2 AND u.group_id IS NOT NULL
-			  AND u.resource <> 'storage' AND c.price IS NOT NULL
+		WITH parts AS (`+pricedParts("$1", "$2", "$3")+`
 		), jobs AS (
 			SELECT source, cluster, external_id, record_start, group_id,
 			       max(user_id) AS user_id, max(job_name) AS job_name, max(partition) AS partition, max(state) AS state,

@@ -8,6 +8,49 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Waste has one definition, here. A job's waste is what it reserved and did not
+// use, priced at the job's own rates:
+//
+//   - idle cores: allocated − used core-seconds (core-hours × (1 − CPU efficiency));
+//   - memory reserved above the peak: allocated − peak byte-seconds;
+//   - idle GPUs: allocated − busy GPU-seconds, where utilisation is known. A source
+//     that does not measure GPU use records used = allocated (the Slurm collector
+//     does so without gres/gpuutil), so an unmeasured GPU is never waste;
+//   - storage is never waste, nor is Slurm's billing TRES (it measures a
+//     reservation, not a use).
+//
+// Each resource's idle quantity (never below zero: a part that used more than it
+// reserved wasted nothing) is priced at the price of the charge that priced that
+// usage: the charge of the part's own key (day, group, user, cluster, partition,
+// QoS, resource), which holds exactly one rate. Unpriced usage has no waste in
+// money. Rating writes it twice from pricedParts: per job into group_top_jobs (the
+// dashboards' top jobs by waste) and per group, child and person into the group
+// summaries (UsageRow.Waste: the leaderboards and the efficiency table), so every
+// page adds up the same parts.
+
+// idleSQL is a usage day part u's wasted quantity in base units.
+const idleSQL = `CASE WHEN u.resource IN ('cpu', 'memory', 'gpu') THEN greatest(u.allocated - u.used, 0) ELSE 0 END`
+
+// pricedParts is the SQL of every usage day part that starts in [from, to) (SQL
+// expressions: site-local month bounds) with its cost and waste in currency, each
+// priced by the usage charge of period (the month's first day) for the part's own
+// key. Storage is not a job and never waste; unassigned and unpriced usage is left
+// out (neither has a price to count).
+func pricedParts(from, to, period string) string {
+	return `
+		SELECT u.source, u.cluster, u.external_id, u.record_start, u.record_end, u.day, u.group_id, u.user_id,
+		       u.job_name, u.partition, u.state, u.resource, u.allocated, u.used,
+		       (u.quantity * c.price / r.per_unit)::float8 AS cost,
+		       (` + idleSQL + ` * c.price / r.per_unit)::float8 AS waste
+		FROM usage u
+		JOIN charges c ON c.period = ` + period + ` AND c.kind = 'usage' AND c.day = u.day AND c.group_id = u.group_id
+		     AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
+		     AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource
+		JOIN resources r ON r.name = u.resource
+		WHERE u.start_time >= ` + from + ` AND u.start_time < ` + to + ` AND u.group_id IS NOT NULL
+		  AND u.resource <> 'storage' AND c.price IS NOT NULL`
+}
+
 // UsageRow is a member's or subgroup's usage over a window, from the rollups.
 type UsageRow struct {
 	UserID  int64 // by user (0: unknown)
@@ -18,6 +61,9 @@ type UsageRow struct {
 	MemGBHours, MemGBUsed    float64
 	StorageTBMonths          float64
 	Jobs                     int64
+	// Waste is the money its jobs reserved and did not use (see the top of this
+	// file), priced at each job's own rates.
+	Waste float64
 }
 
 // CPUEfficiency is used / allocated core-hours (0 without any).
@@ -51,7 +97,8 @@ func (l *Ledger) groupUsage(ctx context.Context, groupID int64, from, to time.Ti
 		       (sum(allocated) FILTER (WHERE resource = 'memory') / 3.6e12)::float8,
 		       (sum(used) FILTER (WHERE resource = 'memory') / 3.6e12)::float8,
 		       (sum(quantity) FILTER (WHERE resource = 'storage') / 2.592e18)::float8,
-		       coalesce(sum(records) FILTER (WHERE resource = 'cpu'), 0)::bigint
+		       coalesce(sum(records) FILTER (WHERE resource = 'cpu'), 0)::bigint,
+		       coalesce(sum(waste), 0)::float8
 		FROM `+table+`
 		WHERE group_id = $1 AND dim = $2 AND `+col+` >= $3 AND `+col+` <= $4
 		GROUP BY key_id`, groupID, dim, lo, hi)
@@ -62,7 +109,7 @@ func (l *Ledger) groupUsage(ctx context.Context, groupID int64, from, to time.Ti
 		var u UsageRow
 		var k int64
 		var cpu, cpuUsed, gpu, mem, memUsed, storage *float64
-		if err := row.Scan(&k, &cpu, &cpuUsed, &gpu, &mem, &memUsed, &storage, &u.Jobs); err != nil {
+		if err := row.Scan(&k, &cpu, &cpuUsed, &gpu, &mem, &memUsed, &storage, &u.Jobs, &u.Waste); err != nil {
 			return u, err
 		}
 		if byUser {

@@ -1,0 +1,2 @@
+ALTER TABLE group_summary_month DROP COLUMN waste;
+ALTER TABLE group_summary DROP COLUMN waste;
