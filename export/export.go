@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
@@ -28,6 +30,8 @@ var Columns = []string{
 	"period", "statement_number", "status", "group_path", "group_name", "cost_centre", "pi",
 	"line_no", "kind", "description", "resource", "cluster", "usage_month",
 	"quantity", "unit", "unit_price", "amount", "currency",
+	// Added later: ids and names in columns of their own ("pi" is "Name (login)").
+	"group_slug", "pi_login", "pi_name",
 }
 
 // NumericColumns are the columns of Columns that hold numbers: written as they
@@ -50,9 +54,44 @@ func NewCSVWriter(w io.Writer) (*csvsafe.Writer, error) {
 // Row is one CSV row.
 type Row struct {
 	Period, Number, Status, GroupPath, GroupName, CostCentre, PI string
+	GroupSlug, PILogin                                           string
 	LineNo                                                       int
 	Line                                                         ledger.Line
 	Currency                                                     string
+}
+
+// Record is the row as CSV cells of Columns, appended to rec[:0]; digits are the
+// currency's minor digits.
+func (r Row) Record(rec []string, digits int) []string {
+	return append(rec[:0], r.Period, r.Number, r.Status, r.GroupPath, r.GroupName, r.CostCentre, r.PI,
+		strconv.Itoa(r.LineNo), r.Line.Kind, r.Line.Description, r.Line.Resource, r.Line.Cluster, r.Line.UsageMonth,
+		r.Line.Quantity, r.Line.Unit, r.Line.UnitPrice, ledger.PlainMinor(r.Line.AmountMinor, digits), r.Currency,
+		r.GroupSlug, r.PILogin, piName(r.PI, r.PILogin))
+}
+
+// piName is the PI's name without the login a statement's "pi" adds to it.
+func piName(pi, login string) string {
+	if login == "" {
+		return pi
+	}
+	if name, ok := strings.CutSuffix(pi, " ("+login+")"); ok {
+		return name
+	}
+	if pi == login {
+		return "" // a PI with no display name
+	}
+	return pi
+}
+
+// StatementRows are the CSV rows of one statement's lines.
+func StatementRows(st ledger.Statement) []Row {
+	out := make([]Row, len(st.Lines))
+	for i, ln := range st.Lines {
+		out[i] = Row{Period: st.Period, Number: st.Number, Status: st.Status, GroupPath: st.GroupPath,
+			GroupName: st.GroupName, CostCentre: st.CostCentre, PI: st.PI, GroupSlug: st.GroupSlug, PILogin: st.PILogin,
+			LineNo: i + 1, Line: ln, Currency: st.Currency}
+	}
+	return out
 }
 
 // Totals is what an export wrote.
@@ -86,10 +125,7 @@ func CSV(ctx context.Context, l *ledger.Ledger, month time.Time, w io.Writer) (T
 		}
 		t.Lines++
 		t.AmountMinor += r.Line.AmountMinor
-		rec = rec[:0]
-		rec = append(rec, r.Period, r.Number, r.Status, r.GroupPath, r.GroupName, r.CostCentre, r.PI,
-			fmt.Sprint(r.LineNo), r.Line.Kind, r.Line.Description, r.Line.Resource, r.Line.Cluster, r.Line.UsageMonth,
-			r.Line.Quantity, r.Line.Unit, r.Line.UnitPrice, ledger.PlainMinor(r.Line.AmountMinor, digits), r.Currency)
+		rec = r.Record(rec, digits)
 		return cw.Write(rec)
 	})
 	if err != nil {
@@ -125,9 +161,8 @@ func eachRow(ctx context.Context, l *ledger.Ledger, month time.Time, fn func(Row
 			return err
 		}
 		for _, st := range sts {
-			for i, ln := range st.Lines {
-				if err := fn(Row{Period: st.Period, Number: st.Number, Status: st.Status, GroupPath: st.GroupPath,
-					GroupName: st.GroupName, CostCentre: st.CostCentre, PI: st.PI, LineNo: i + 1, Line: ln, Currency: st.Currency}); err != nil {
+			for _, r := range StatementRows(st) {
+				if err := fn(r); err != nil {
 					return err
 				}
 			}
@@ -137,6 +172,7 @@ func eachRow(ctx context.Context, l *ledger.Ledger, month time.Time, fn func(Row
 	r := Row{Period: month.Format("2006-01"), Status: "final"}
 	return l.EachStoredLine(ctx, month, func(sl ledger.StoredLine) error {
 		r.Number, r.GroupPath, r.GroupName, r.CostCentre, r.PI, r.Currency = sl.Number, sl.GroupPath, sl.GroupName, sl.CostCentre, sl.PI, sl.Currency
+		r.GroupSlug, r.PILogin = sl.GroupSlug, sl.PILogin
 		r.LineNo, r.Line = sl.LineNo, sl.Line
 		return fn(r)
 	})

@@ -16,6 +16,7 @@ import (
 // heading.
 type StoredLine struct {
 	Number, GroupPath, GroupName, CostCentre, PI, Currency string
+	GroupSlug, PILogin                                     string
 	LineNo                                                 int
 	Line                                                   Line
 }
@@ -26,6 +27,7 @@ type StoredLine struct {
 func (l *Ledger) EachStoredLine(ctx context.Context, month time.Time, fn func(StoredLine) error) error {
 	rows, err := l.pool.Query(ctx, `
 		SELECT s.number, s.doc->>'group_path', s.doc->>'group_name', s.doc->>'cost_centre', s.doc->>'pi', s.currency,
+		       coalesce(s.doc->>'group_slug', ''), coalesce(s.doc->>'pi_login', ''),
 		       l.line_no, l.kind, l.description, l.resource, l.cluster, coalesce(to_char(l.usage_month, 'YYYY-MM'), ''),
 		       coalesce(l.quantity::text, ''), l.unit, coalesce(l.unit_price::text, ''), l.amount_minor
 		FROM statements s JOIN statement_lines l ON l.statement_id = s.id
@@ -39,7 +41,7 @@ func (l *Ledger) EachStoredLine(ctx context.Context, month time.Time, fn func(St
 	for rows.Next() {
 		ln := &r.Line
 		if err := rows.Scan(&r.Number, &r.GroupPath, &r.GroupName, &r.CostCentre, &r.PI, &r.Currency,
-			&r.LineNo, &ln.Kind, &ln.Description, &ln.Resource, &ln.Cluster, &ln.UsageMonth,
+			&r.GroupSlug, &r.PILogin, &r.LineNo, &ln.Kind, &ln.Description, &ln.Resource, &ln.Cluster, &ln.UsageMonth,
 			&ln.Quantity, &ln.Unit, &ln.UnitPrice, &ln.AmountMinor); err != nil {
 			return fmt.Errorf("read statement lines of %s: %w", month.Format("2006-01"), err)
 		}

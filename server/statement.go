@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -112,10 +111,10 @@ func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, st.Number, st.GroupSlug))
 	cw.Write(export.Columns)
-	for i, ln := range st.Lines {
-		cw.Write([]string{st.Period, st.Number, st.Status, st.GroupPath, st.GroupName, st.CostCentre, st.PI, strconv.Itoa(i + 1),
-			ln.Kind, ln.Description, ln.Resource, ln.Cluster, ln.UsageMonth, ln.Quantity, ln.Unit, ln.UnitPrice,
-			ledger.PlainMinor(ln.AmountMinor, st.MinorDigits), st.Currency})
+	var rec []string
+	for _, row := range export.StatementRows(st) {
+		rec = row.Record(rec, st.MinorDigits)
+		cw.Write(rec)
 	}
 	if err := cw.Flush(); err != nil {
 		s.log.Warn("statement csv not written whole", "statement", st.Number, "err", err)
