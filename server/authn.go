@@ -77,7 +77,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			if err != nil {
-				s.serverError(w, r, err)
+				s.fail(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
@@ -89,13 +89,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 					http.Error(w, "You are signed in as "+login+", whom Parsimony does not know yet. Ask your research-computing team to add you.", http.StatusForbidden)
 					return
 				}
-				s.serverError(w, r, err)
+				s.fail(w, r, err)
 				return
 			}
 		} else if c, cerr := r.Cookie(sessionCookie); cerr == nil {
 			// An unknown or expired cookie is a request not signed in.
 			if p, err = s.auth.Session(ctx, c.Value); err != nil && !errors.Is(err, auth.ErrNoSession) {
-				s.serverError(w, r, err)
+				s.fail(w, r, err)
 				return
 			}
 		}

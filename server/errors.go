@@ -182,17 +182,8 @@ func ledgerReason(err error) string {
 	return "The ledger refused the change: " + msg + "."
 }
 
-// The answers of the routes not yet returning errors; they go with them.
-
-func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err) }
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request)               { s.fail(w, r, errNotFound) }
-func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, reason string) {
-	s.fail(w, r, &badInput{reason})
-}
-func (s *Server) requestFailed(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err) }
-func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, why string) {
-	s.fail(w, r, &forbidden{why})
-}
+// apiError answers an API request that never reached a handler (no or a bad
+// token) with code and msg as JSON.
 func (s *Server) apiError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -40,7 +39,7 @@ type route struct {
 	method, pattern string
 	access          access
 	scope           string // for API tokens: the scope the route needs ("" for pages)
-	handler         any    // a handler; for now also an http.HandlerFunc, while handlers move to returning errors
+	handler         handler
 }
 
 // routes is the table of every route the app serves. A route added here without
@@ -121,19 +120,6 @@ func always(h http.Handler) handler {
 	}
 }
 
-// serve is rt's handler as an http.HandlerFunc.
-func (s *Server) serve(rt route) http.HandlerFunc {
-	switch h := rt.handler.(type) {
-	case handler:
-		return s.handle(h)
-	case func(http.ResponseWriter, *http.Request) error:
-		return s.handle(h)
-	case func(http.ResponseWriter, *http.Request):
-		return h
-	}
-	panic(fmt.Sprintf("route %s %s: handler of type %T", rt.method, rt.pattern, rt.handler))
-}
-
 // Handler is the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
@@ -146,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 		r.Method(rt.method, rt.pattern, h)
 	}
 	// The not-found page shows who is signed in, like every page.
-	r.NotFound(s.authenticate(http.HandlerFunc(s.notFound)).ServeHTTP)
+	r.NotFound(s.authenticate(s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })).ServeHTTP)
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
 	})
@@ -183,7 +169,7 @@ func isAPI(r *http.Request) bool { return len(r.URL.Path) >= 8 && r.URL.Path[:8]
 //
 // State-changing requests made with a session cookie must carry its CSRF token.
 func (s *Server) guard(rt route) http.Handler {
-	next := s.serve(rt)
+	next := s.handle(rt.handler)
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r)
 		if rt.access == public || rt.access == sessionless {

@@ -150,14 +150,15 @@ func (s *Server) sweepSessions(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok\n"))
+	return nil
 }
 
 // readyz says whether the database answers: a load balancer should send no
 // traffic to an instance that cannot reach it.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -165,9 +166,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("database unreachable\n"))
-		return
+		return nil
 	}
 	w.Write([]byte("ready\n"))
+	return nil
 }
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
