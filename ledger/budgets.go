@@ -106,7 +106,7 @@ type BudgetStatus struct {
 	Budget
 	From, To  time.Time // the budget period (a month or fiscal year), site-local
 	Spent     *big.Rat  // money in currency, or quantity in the priced unit
-	Projected *big.Rat  // Spent extrapolated to To at the burn rate since From
+	Projected *big.Rat  // Spent with the usage's run-rate since From carried on to To
 	Remaining *big.Rat  // Amount − Spent
 	Unit      string    // the currency code, or the priced unit
 }
@@ -121,10 +121,19 @@ func (s BudgetStatus) FractionUsed() float64 {
 }
 
 // BudgetStatuses answers, for each budget of the group in force at the moment at:
-// spent so far in its period (the whole subtree counted), projected to the period's
-// end at the burn rate so far, and remaining. Money spent is the rated charges of
-// the months so far (as of their last rating) plus manual adjustments; a quantity is
-// read from the daily rollups.
+// spent so far in its period, projected to the period's end, and remaining.
+//
+// Money spent by a billable group is what its statements of the period's months so
+// far bill (the drafts' totals for open months, the final ones for closed months):
+// the same money as the dashboard's walk, with its subsidies, late usage and
+// adjustments, and without the descendants billed on statements of their own. For a
+// group that is not billable it is its whole subtree's rated usage on the days so
+// far plus the adjustments of the subtree's billable groups.
+//
+// The projection carries on the usage's run-rate (the months' own usage so far ÷
+// the time elapsed) to the period's end; subsidies, late usage and adjustments are
+// one-off amounts and count once, as they stand. A quantity is read from the daily
+// rollups and projected at its run-rate.
 func (l *Ledger) BudgetStatuses(ctx context.Context, groupID int64, at time.Time) ([]BudgetStatus, error) {
 	at = at.In(l.loc)
 	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
@@ -156,26 +165,70 @@ func (l *Ledger) BudgetStatuses(ctx context.Context, groupID int64, at time.Time
 	for _, b := range budgets {
 		s := BudgetStatus{Budget: b}
 		s.From, s.To = l.budgetWindow(b.Span, at)
+		// run is what runs at a rate (usage); once is what does not.
+		var run, once *big.Rat
 		if b.Resource == "" {
 			s.Unit = l.currency
-			s.Spent, err = l.MoneySpent(ctx, groupID, s.From, s.To)
+			run, once, err = l.moneyParts(ctx, groupID, s.From, s.To, at)
 		} else {
 			s.Unit, _ = PricedUnit(b.Resource)
-			s.Spent, err = l.quantitySpent(ctx, groupID, b.Resource, s.From, at)
+			run, err = l.quantitySpent(ctx, groupID, b.Resource, s.From, at)
+			once = new(big.Rat)
 		}
 		if err != nil {
 			return nil, err
 		}
-		elapsed := at.Sub(s.From).Seconds()
-		total := s.To.Sub(s.From).Seconds()
-		s.Projected = new(big.Rat).Set(s.Spent)
-		if elapsed > 0 && elapsed < total {
-			s.Projected.Mul(s.Spent, new(big.Rat).SetFrac64(int64(total), int64(elapsed)))
-		}
+		s.Spent = new(big.Rat).Add(run, once)
+		s.Projected = project(run, once, at.Sub(s.From), s.To.Sub(s.From))
 		s.Remaining = new(big.Rat).Sub(b.Amount, s.Spent)
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// project carries run on at its rate over elapsed to the whole span and adds once.
+// Before the span starts or after it ends, there is nothing to carry on.
+func project(run, once *big.Rat, elapsed, span time.Duration) *big.Rat {
+	p := new(big.Rat).Set(run)
+	if e, t := int64(elapsed.Seconds()), int64(span.Seconds()); e > 0 && e < t {
+		p.Mul(run, new(big.Rat).SetFrac64(t, e))
+	}
+	return p.Add(p, once)
+}
+
+// moneyParts is what groupID spent in the budget period [from, to) up to at, split
+// into the usage that runs at a rate and the one-off amounts (see BudgetStatuses).
+func (l *Ledger) moneyParts(ctx context.Context, groupID int64, from, to, at time.Time) (run, once *big.Rat, err error) {
+	var billable bool
+	if err := l.pool.QueryRow(ctx, `SELECT billable FROM groups WHERE id = $1`, groupID).Scan(&billable); err != nil {
+		return nil, nil, fmt.Errorf("read group %d: %w", groupID, err)
+	}
+	if !billable {
+		return l.moneySpentParts(ctx, groupID, from, to)
+	}
+	run, once = new(big.Rat), new(big.Rat)
+	scale := new(big.Rat).SetInt(pow10(l.minorDigits))
+	last := monthKey(at)
+	if end := monthKey(to.Add(-time.Second)); end.Before(last) {
+		last = end
+	}
+	err = pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		for m := monthKey(from); !m.After(last); m = m.AddDate(0, 1, 0) {
+			st, final, err := l.groupStatementInTx(ctx, tx, groupID, m)
+			if err != nil {
+				return err
+			}
+			w := walkOf(st, final)
+			run.Add(run, new(big.Rat).Quo(new(big.Rat).SetInt64(w.UsageMinor), scale))
+			rest := st.TotalMinor - w.UsageMinor // subsidies, late usage, adjustments
+			once.Add(once, new(big.Rat).Quo(new(big.Rat).SetInt64(rest), scale))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("money billed to group %d: %w", groupID, err)
+	}
+	return run, once, nil
 }
 
 // budgetWindow is the month or fiscal year around at, site-local.
@@ -196,6 +249,15 @@ func (l *Ledger) budgetWindow(span string, at time.Time) (time.Time, time.Time) 
 // (late usage counts on the day it ran, like the dashboards) plus the manual
 // adjustments of the periods in the window, in currency.
 func (l *Ledger) MoneySpent(ctx context.Context, groupID int64, from, to time.Time) (*big.Rat, error) {
+	usage, adjust, err := l.moneySpentParts(ctx, groupID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return usage.Add(usage, adjust), nil
+}
+
+// moneySpentParts is MoneySpent as its usage and its adjustments.
+func (l *Ledger) moneySpentParts(ctx context.Context, groupID int64, from, to time.Time) (usage, adjust *big.Rat, err error) {
 	pf := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	pt := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
 	rows, err := l.pool.Query(ctx, `
@@ -208,29 +270,31 @@ func (l *Ledger) MoneySpent(ctx context.Context, groupID int64, from, to time.Ti
 		WHERE a.group_id IN (SELECT id FROM sub) AND a.period >= $2 AND a.period < $3`, groupID, pf, pt,
 		from.Format(time.DateOnly), to.Format(time.DateOnly))
 	if err != nil {
-		return nil, fmt.Errorf("money spent by group %d: %w", groupID, err)
+		return nil, nil, fmt.Errorf("money spent by group %d: %w", groupID, err)
 	}
-	total := new(big.Rat)
+	defer rows.Close()
+	usage, adjust = new(big.Rat), new(big.Rat)
 	for rows.Next() {
 		var resource string
 		var sum *string
 		if err := rows.Scan(&resource, &sum); err != nil {
-			rows.Close()
-			return nil, err
+			return nil, nil, fmt.Errorf("money spent by group %d: %w", groupID, err)
 		}
 		if sum == nil {
 			continue
 		}
 		v := parseRat(*sum)
 		if resource == "" { // adjustments, in minor units
-			v.Quo(v, new(big.Rat).SetInt(pow10(l.minorDigits)))
-		} else {
-			_, per := PricedUnit(resource)
-			v.Quo(v, new(big.Rat).SetInt(per))
+			adjust.Add(adjust, v.Quo(v, new(big.Rat).SetInt(pow10(l.minorDigits))))
+			continue
 		}
-		total.Add(total, v)
+		_, per := PricedUnit(resource)
+		usage.Add(usage, v.Quo(v, new(big.Rat).SetInt(per)))
 	}
-	return total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("money spent by group %d: %w", groupID, err)
+	}
+	return usage, adjust, nil
 }
 
 // quantitySpent is the group's subtree's usage of resource from the site-local day

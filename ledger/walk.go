@@ -1,0 +1,268 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A billable group's month as its statement bills it, for the dashboard: the
+// statement's own figures (exact, rounded once, on its lines), broken down the ways
+// the dashboard shows, so that every figure the dashboard prints for the month adds
+// up to the statement's.
+//
+// Why not the summaries: they are the group's whole subtree by the day the usage
+// ran, which is another figure. They count the descendants that are billable
+// themselves (and billed on their own statements), put late usage back in the month
+// it ran rather than the period that bills it, and know nothing of subsidies and
+// adjustments.
+
+// Walk is a billable group's statement for one month (a draft while the month is
+// open, the final one once closed) with its breakdowns.
+//
+// The statement's usage figure (UsageMinor) is the month's own usage lines plus the
+// late-usage lines; the walk from it to the total is
+//
+//	Usage − subsidies + late usage + adjustments = Total
+//
+// and every breakdown (by resource, cluster, partition, subgroup, user) adds up to
+// UsageMinor + LateMinor exactly, in minor units.
+type Walk struct {
+	Statement  Statement
+	Final      bool  // the month is closed: Statement is the final one
+	UsageMinor int64 // the month's own usage lines (unpriced lines are 0)
+	LateMinor  int64 // late-usage lines (corrections of closed months)
+	// Breakdowns of UsageMinor + LateMinor. By resource and by cluster are the
+	// statement's lines summed; by partition is apportioned from the exact charges
+	// (lines have no partition) by largest remainder, as the statement apportions
+	// its subgroups and users (Statement.Subgroups, Statement.Users).
+	ByResource  []WalkRow
+	ByCluster   []WalkRow
+	ByPartition []WalkRow // Key "cluster/partition"
+	// ByDay is the month's own usage by day × resource × cluster, for the daily
+	// chart (display amounts in currency; late usage ran on other months' days).
+	ByDay []WalkDay
+	// BilledSeparately are the billable descendants nearest to the group: their
+	// usage (and their own descendants') is on their own statements, not this one.
+	BilledSeparately []Group
+}
+
+// WalkRow is one line of a walk's breakdown.
+type WalkRow struct {
+	Key         string  // resource, cluster or "cluster/partition"
+	Quantity    float64 // by resource: in the priced unit
+	AmountMinor int64
+}
+
+// WalkDay is a day's share of a month's own usage.
+type WalkDay struct {
+	Day               time.Time
+	Resource, Cluster string
+	Amount            float64
+}
+
+// StatementWalk returns billable group groupID's walk for month (any day of it). A
+// month with no charges yet walks from zero.
+func (l *Ledger) StatementWalk(ctx context.Context, groupID int64, month time.Time) (Walk, error) {
+	month = monthKey(month)
+	var w Walk
+	err := pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		tree, err := l.loadBillingTree(ctx, tx)
+		if err != nil {
+			return err
+		}
+		g := tree.groups[groupID]
+		if g == nil {
+			return fmt.Errorf("group %d: %w", groupID, ErrNotFound)
+		}
+		if !g.Billable {
+			return fmt.Errorf("%w: group %s is not billable, so it has no statement", ErrConflict, g.Slug)
+		}
+		st, final, err := l.groupStatementInTx(ctx, tx, groupID, month)
+		if err != nil {
+			return err
+		}
+		w = walkOf(st, final)
+		var members []int64
+		for id, b := range tree.bill {
+			if b == groupID {
+				members = append(members, id)
+			}
+		}
+		for id, sub := range tree.groups {
+			if sub.Billable && id != groupID && tree.bill[sub.ParentID] == groupID {
+				w.BilledSeparately = append(w.BilledSeparately, *sub)
+			}
+		}
+		sort.Slice(w.BilledSeparately, func(a, b int) bool {
+			return tree.slugs[w.BilledSeparately[a].ID] < tree.slugs[w.BilledSeparately[b].ID]
+		})
+		return l.walkCharges(ctx, tx, &w, month, members)
+	})
+	if err != nil {
+		return Walk{}, fmt.Errorf("walk of group %d for %s: %w", groupID, month.Format("2006-01"), err)
+	}
+	return w, nil
+}
+
+// walkOf sums a statement's lines into the walk's steps and its breakdowns by
+// resource and by cluster.
+func walkOf(st Statement, final bool) Walk {
+	w := Walk{Statement: st, Final: final}
+	byRes, byCluster := map[string]*WalkRow{}, map[string]*WalkRow{}
+	var resOrder, clusterOrder []string
+	for _, ln := range st.Lines {
+		switch ln.Kind {
+		case LineUsage, LineUnpriced:
+			w.UsageMinor += ln.AmountMinor
+		case LineLate:
+			w.LateMinor += ln.AmountMinor
+		default:
+			continue
+		}
+		r := byRes[ln.Resource]
+		if r == nil {
+			r = &WalkRow{Key: ln.Resource}
+			byRes[ln.Resource] = r
+			resOrder = append(resOrder, ln.Resource)
+		}
+		r.AmountMinor += ln.AmountMinor
+		if q, ok := new(big.Rat).SetString(ln.Quantity); ok {
+			f, _ := q.Float64()
+			r.Quantity += f
+		}
+		c := byCluster[ln.Cluster]
+		if c == nil {
+			c = &WalkRow{Key: ln.Cluster}
+			byCluster[ln.Cluster] = c
+			clusterOrder = append(clusterOrder, ln.Cluster)
+		}
+		c.AmountMinor += ln.AmountMinor
+	}
+	for _, k := range resOrder {
+		w.ByResource = append(w.ByResource, *byRes[k])
+	}
+	for _, k := range clusterOrder {
+		w.ByCluster = append(w.ByCluster, *byCluster[k])
+	}
+	return w
+}
+
+// walkCharges reads the month's charges of the groups the statement bills for: the
+// own usage by day for the chart, and the exact usage + late amounts by partition,
+// apportioned to the statement's usage figure.
+func (l *Ledger) walkCharges(ctx context.Context, tx pgx.Tx, w *Walk, month time.Time, members []int64) error {
+	rows, err := tx.Query(ctx, `
+		SELECT kind, day, resource, cluster, partition, sum(value)::text
+		FROM charges WHERE period = $1 AND group_id = ANY($2)
+		GROUP BY kind, day, resource, cluster, partition
+		ORDER BY cluster, partition, day, resource, kind`, month, members)
+	if err != nil {
+		return fmt.Errorf("read charges: %w", err)
+	}
+	defer rows.Close()
+	parts := map[string]*big.Rat{}
+	var partOrder []string
+	for rows.Next() {
+		var kind, resource, cluster, partition, value string
+		var day time.Time
+		if err := rows.Scan(&kind, &day, &resource, &cluster, &partition, &value); err != nil {
+			return fmt.Errorf("read charges: %w", err)
+		}
+		_, perUnit := PricedUnit(resource)
+		amount := parseRat(value)
+		amount.Quo(amount, new(big.Rat).SetInt(perUnit))
+		key := cluster + "/" + partition
+		if parts[key] == nil {
+			parts[key] = new(big.Rat)
+			partOrder = append(partOrder, key)
+		}
+		parts[key].Add(parts[key], amount)
+		if kind == LineUsage {
+			f, _ := amount.Float64()
+			w.ByDay = append(w.ByDay, WalkDay{Day: day, Resource: resource, Cluster: cluster, Amount: f})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read charges: %w", err)
+	}
+	if len(partOrder) == 0 {
+		return nil // nothing charged: nothing to share out
+	}
+	shares := make([]*big.Rat, len(partOrder))
+	for i, k := range partOrder {
+		shares[i] = parts[k]
+	}
+	target := w.UsageMinor + w.LateMinor
+	amounts, err := apportion(target, shares, w.Statement.MinorDigits, func(i int) string {
+		return "the share of partition " + partOrder[i]
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range partOrder {
+		w.ByPartition = append(w.ByPartition, WalkRow{Key: k, AmountMinor: amounts[i]})
+	}
+	return nil
+}
+
+// groupStatementInTx is billable group groupID's statement of month: the final
+// one as stored when the month is closed (final true), else the draft as of the
+// month's last rating. A group with nothing on it (an archived group gets no
+// statement) has an empty one.
+func (l *Ledger) groupStatementInTx(ctx context.Context, tx pgx.Tx, groupID int64, month time.Time) (Statement, bool, error) {
+	var closed bool
+	err := tx.QueryRow(ctx, `SELECT closed_at IS NOT NULL FROM periods WHERE month = $1`, month).Scan(&closed)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Statement{}, false, fmt.Errorf("read period: %w", err)
+	}
+	empty := Statement{Status: "draft", Period: month.Format("2006-01"), Currency: l.currency, MinorDigits: l.minorDigits, GroupID: groupID}
+	if closed {
+		var doc []byte
+		err := tx.QueryRow(ctx, `SELECT doc FROM statements WHERE period = $1 AND group_id = $2`, month, groupID).Scan(&doc)
+		if errors.Is(err, pgx.ErrNoRows) {
+			empty.Status = "final"
+			return empty, true, nil
+		}
+		if err != nil {
+			return Statement{}, true, fmt.Errorf("read statement: %w", err)
+		}
+		var st Statement
+		if err := json.Unmarshal(doc, &st); err != nil {
+			return Statement{}, true, fmt.Errorf("read statement: %w", err)
+		}
+		return st, true, nil
+	}
+	sts, _, err := l.buildStatements(ctx, tx, month, "draft")
+	if err != nil {
+		return Statement{}, false, err
+	}
+	for _, st := range sts {
+		if st.GroupID == groupID {
+			return st, false, nil
+		}
+	}
+	return empty, false, nil
+}
+
+// SplitMinor shares total minor units out over amounts (in currency) by largest
+// remainder, as statements share their usage over subgroups and users: the parts
+// add up to total exactly, each within a unit of its amount when the amounts add up
+// to about total. For display figures read as floats (the dashboards' summaries).
+func SplitMinor(total int64, amounts []float64, digits int) ([]int64, error) {
+	shares := make([]*big.Rat, len(amounts))
+	for i, a := range amounts {
+		shares[i] = new(big.Rat)
+		if !math.IsNaN(a) && !math.IsInf(a, 0) {
+			shares[i].SetFloat64(a)
+		}
+	}
+	return apportion(total, shares, digits, func(i int) string { return fmt.Sprintf("share %d of %d", i+1, len(amounts)) })
+}
