@@ -6,201 +6,200 @@ import (
 	"math"
 	"math/big"
 	"net/http"
-	"strconv"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 // The JSON API under /api/v1 (docs/api.md): the same data and the same
-// authorization as the pages, for scripts, spawners and portals.
+// authorization as the pages, for scripts, spawners and portals. Each answer is a
+// type of api_types.go; errors go to s.fail, which answers {"error": "…"}.
 
-func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	type membership struct {
-		Group string `json:"group"`
-		Role  string `json:"role"`
-	}
-	out := struct {
-		Login       string       `json:"login"`
-		Name        string       `json:"name"`
-		Admin       bool         `json:"admin"`
-		Finance     bool         `json:"finance"`
-		Memberships []membership `json:"memberships"`
-	}{Login: p.Login, Name: p.Name, Admin: p.Admin, Finance: p.Finance, Memberships: []membership{}}
+	out := apiMe{Login: p.Login, Name: p.Name, Admin: p.Admin, Finance: p.Finance, Memberships: []apiMembership{}}
 	for _, m := range p.Memberships {
 		g, err := s.ledger.GroupByID(r.Context(), m.GroupID)
 		if err != nil {
-			s.apiError(w, http.StatusInternalServerError, "internal error")
-			return
+			return fmt.Errorf("api me: group %d of %s's memberships: %w", m.GroupID, p.Login, err)
 		}
-		out.Memberships = append(out.Memberships, membership{Group: g.Slug, Role: m.Role})
+		out.Memberships = append(out.Memberships, apiMembership{Group: g.Slug, GroupName: g.Name, Role: m.Role})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-type apiGroup struct {
-	Slug       string `json:"slug"`
-	Name       string `json:"name"`
-	Kind       string `json:"kind"`
-	Parent     string `json:"parent,omitempty"`
-	Billable   bool   `json:"billable"`
-	CostCentre string `json:"cost_centre,omitempty"`
-}
-
-// apiGroups lists the groups the caller may see.
-func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request) {
+// apiGroups lists the groups the caller may see, archived ones left out.
+func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	groups, err := s.ledger.Groups(r.Context())
 	if err != nil {
-		s.apiError(w, http.StatusInternalServerError, "internal error")
-		return
+		return fmt.Errorf("api groups: %w", err)
 	}
 	slugs := map[int64]string{}
 	for _, g := range groups {
 		slugs[g.ID] = g.Slug
 	}
-	out := []apiGroup{}
+	out := apiGroupList{Groups: []apiGroup{}}
 	for _, g := range groups {
 		if !p.CanView(g.Path) || g.ArchivedAt != nil {
 			continue
 		}
-		out = append(out, apiGroup{Slug: g.Slug, Name: g.Name, Kind: g.Kind, Parent: slugs[g.ParentID], Billable: g.Billable, CostCentre: g.CostCentre})
+		ag := apiGroup{Slug: g.Slug, Name: g.Name, Kind: g.Kind, Billable: g.Billable, CostCentre: g.CostCentre}
+		if g.ParentID != 0 {
+			ag.Parent = orNull(slugs[g.ParentID])
+		}
+		out.Groups = append(out.Groups, ag)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": out})
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // apiUsage is the group's spend over a window by one dimension (?by=resource,
 // cluster, partition, subgroup, day, user — user only for those who may see member
-// detail), as JSON or, with ?format=csv, CSV (the dashboard's downloads).
-func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) {
+// detail), as JSON or, with ?format=csv, CSV (api_csv.go).
+func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p, g := principal(r), routeGroup(r)
 	win, err := s.pickWindow(r)
 	if err != nil {
-		s.requestFailed(w, r, err)
-		return
+		return err
 	}
-	switch f := r.URL.Query().Get("format"); f {
+	format := r.URL.Query().Get("format")
+	switch format {
 	case "", "json", "csv":
 	default:
-		s.apiError(w, http.StatusBadRequest, fmt.Sprintf("format %q is not one: use json or csv", f))
-		return
+		return badInputf("format %q is not one: use json or csv", format)
 	}
 	by := r.URL.Query().Get("by")
 	if by == "" {
 		by = "resource"
 	}
+	switch by {
+	case "resource", "cluster", "partition", "subgroup", "day", "user":
+	default:
+		return badInputf("by is one of resource, cluster, partition, subgroup, day, user")
+	}
 	if by == "user" && !p.CanSeeMembers(g.Path, s.openLeaderboard(ctx, g)) {
-		s.apiError(w, http.StatusForbidden, "member-level detail is for the group's PIs and managers")
-		return
+		return forbiddenf("member-level detail is for the group's PIs and managers")
 	}
 	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return fmt.Errorf("api usage of %s: %w", g.Slug, err)
 	}
-	// Money and quantities are decimal strings, never JSON numbers (which readers
-	// take as floats): amounts rounded to the currency's minor unit, quantities to
-	// four decimals of the priced unit. They are the dashboards' figures as of the
-	// last rating; statements are where money is exact.
-	cur, digits := s.ledger.Currency()
-	type item struct {
-		Key      string `json:"key"`
-		Resource string `json:"resource,omitempty"`
-		Amount   string `json:"amount"`
-		Quantity string `json:"quantity,omitempty"`
+	items, err := s.usageItems(r, g, by, sp)
+	if err != nil {
+		return fmt.Errorf("api usage of %s by %s: %w", g.Slug, by, err)
 	}
-	money := func(x float64) string { return decimalFloat(x, digits) }
-	var items []item
-	var rows []ledger.SpendRow
+	cur, _ := s.ledger.Currency()
+	out := apiUsage{Group: g.Slug, GroupName: g.Name, From: s.apiTime(win.From), To: s.apiTime(win.To), By: by,
+		Currency: cur, Total: s.apiMoney(sp.Total), Items: items}
+	if format == "csv" {
+		return s.writeUsageCSV(w, out)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// usageItems is the breakdown by one dimension, in the dashboard tables' order:
+// largest amount first (ties by key), and days in order.
+func (s *Server) usageItems(r *http.Request, g ledger.Group, by string, sp ledger.Spend) ([]apiUsageItem, error) {
+	ctx := r.Context()
+	type row struct {
+		item   apiUsageItem
+		amount float64
+	}
+	var rows []row
+	add := func(it apiUsageItem, amount float64) {
+		it.Amount = s.apiMoney(amount)
+		rows = append(rows, row{it, amount})
+	}
 	switch by {
-	case "resource":
-		rows = sp.ByResource
-	case "cluster":
-		rows = sp.ByCluster
-	case "partition":
-		rows = sp.ByPart
-	case "day":
-		rows = sp.ByDay
+	case "resource", "day":
+		src := sp.ByResource
+		if by == "day" {
+			src = sp.ByDay
+		}
+		for _, x := range src {
+			unit, _ := ledger.PricedUnit(x.Resource)
+			it := apiUsageItem{Key: x.Key, Name: x.Key, Resource: x.Resource, Quantity: quantity(x.Quantity), Unit: unit}
+			if by == "resource" {
+				it.Name = resourceName(x.Resource)
+			}
+			add(it, x.Amount)
+		}
+	case "cluster", "partition":
+		src := sp.ByCluster
+		if by == "partition" {
+			src = sp.ByPart
+		}
+		for _, x := range src {
+			add(apiUsageItem{Key: x.Key, Name: x.Key}, x.Amount)
+		}
 	case "subgroup":
 		children, err := s.childNames(ctx, g)
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return nil, err
 		}
 		for _, x := range sp.BySubgroup {
-			key := g.Slug
-			if x.GroupID != 0 {
-				key = children[x.GroupID].Slug
+			c, ok := children[x.GroupID]
+			switch {
+			case x.GroupID == 0:
+				c = g // the group's own usage, not a child's
+			case !ok:
+				// Usage rated while the group was a child, moved since.
+				if c, err = s.ledger.GroupByID(ctx, x.GroupID); err != nil {
+					return nil, fmt.Errorf("subgroup %d: %w", x.GroupID, err)
+				}
 			}
-			items = append(items, item{Key: key, Amount: money(x.Amount)})
+			add(apiUsageItem{Key: c.Slug, Name: c.Name}, x.Amount)
 		}
 	case "user":
 		names, err := s.ledger.UserNames(ctx, userIDs(sp.ByUser))
 		if err != nil {
-			s.serverError(w, r, err)
-			return
+			return nil, err
 		}
 		for _, x := range sp.ByUser {
-			key := ledger.UnknownUser
+			it := apiUsageItem{Name: noUser}
 			if u, ok := names[x.UserID]; ok {
-				key = u.Login
+				it.Key, it.Name = u.Login, displayName(u)
 			}
-			items = append(items, item{Key: key, Amount: money(x.Amount)})
+			add(it, x.Amount)
 		}
-	default:
-		s.apiError(w, http.StatusBadRequest, "by is one of resource, cluster, partition, subgroup, day, user")
-		return
 	}
+	_, digits := s.ledger.Currency()
+	shown := func(x float64) float64 { return math.Round(x * math.Pow10(digits)) }
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if by == "day" {
+			if a.item.Key != b.item.Key {
+				return a.item.Key < b.item.Key
+			}
+			return a.item.Resource < b.item.Resource
+		}
+		// Compared as shown, so that float noise below the minor unit does not
+		// order two equal figures against their keys.
+		if x, y := shown(a.amount), shown(b.amount); x != y {
+			return x > y
+		}
+		return a.item.Key < b.item.Key
+	})
+	items := make([]apiUsageItem, 0, len(rows))
 	for _, x := range rows {
-		it := item{Key: x.Key, Resource: x.Resource, Amount: money(x.Amount)}
-		if x.Quantity != 0 {
-			it.Quantity = decimalFloat(x.Quantity, 4)
-		}
-		items = append(items, it)
+		items = append(items, x.item)
 	}
-	if r.URL.Query().Get("format") == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+g.Slug+`-`+by+`.csv"`)
-		// A group, user or cluster name a spreadsheet would run as a formula is
-		// quoted; amount and quantity stay numbers (package csvsafe).
-		cw := csvsafe.NewWriter(w, []bool{false, false, true, false, true, false, false})
-		cw.Write([]string{by, "resource", "amount", "currency", "quantity", "from", "to"})
-		for _, it := range items {
-			q := it.Quantity
-			if q == "" {
-				q = decimalFloat(0, 4)
-			}
-			cw.Write([]string{it.Key, it.Resource, it.Amount, cur, q,
-				win.From.Format(time.DateOnly), win.To.AddDate(0, 0, -1).Format(time.DateOnly)})
-		}
-		if err := cw.Flush(); err != nil {
-			s.log.Warn("api csv not written whole", "group", g.Slug, "by", by, "err", err)
-		}
-		return
-	}
-	if items == nil {
-		items = []item{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": g.Slug, "from": win.From.Format(time.DateOnly),
-		"to": win.To.Format(time.DateOnly), "currency": cur, "by": by, "total": money(sp.Total), "items": items})
+	return items, nil
 }
 
-// decimalFloat writes a display figure with digits decimals as a plain decimal
-// string ("-0" reads "0"). The dashboards' sums are float8 by design (see
-// ledger.Spend); the API hands them on as text so no reader parses money as a float.
-func decimalFloat(x float64, digits int) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "0" // cannot come from a sum of finite numbers; never a JSON error
+// displayName is a person's name as the pages show it: the display name, or the
+// login when there is none.
+func displayName(u ledger.User) string {
+	if u.DisplayName != "" {
+		return u.DisplayName
 	}
-	s := strconv.FormatFloat(x, 'f', digits, 64)
-	if strings.Trim(s, "-0.") == "" {
-		s = strings.TrimPrefix(s, "-")
-	}
-	return s
+	return u.Login
 }
 
 func userIDs(rows []ledger.SpendRow) []int64 {
@@ -211,63 +210,25 @@ func userIDs(rows []ledger.SpendRow) []int64 {
 	return out
 }
 
-// apiLeaderboard ranks the group's subgroups (and members, with names only for
-// those who may see them).
-func (s *Server) apiLeaderboard(w http.ResponseWriter, r *http.Request) {
-	p, g := principal(r), routeGroup(r)
-	win, err := s.pickWindow(r)
-	if err != nil {
-		s.requestFailed(w, r, err)
-		return
-	}
-	names := p.CanSeeMembers(g.Path, s.openLeaderboard(r.Context(), g))
-	out := map[string]any{"group": g.Slug, "from": win.From.Format(time.DateOnly), "to": win.To.Format(time.DateOnly), "names_shown": names}
-	data, err := s.boardSpend(r, g, win)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	for _, byUser := range []bool{true, false} {
-		t, err := s.board(r, g, win, data, byUser, "spend", names)
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		rows := []map[string]string{}
-		for _, row := range t.Rows {
-			m := map[string]string{}
-			for i, h := range t.Head {
-				m[h] = row.Cells[i]
-			}
-			rows = append(rows, m)
-		}
-		if byUser {
-			out["members"] = rows
-		} else {
-			out["subgroups"] = rows
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) apiStatement(w http.ResponseWriter, r *http.Request) {
+// apiStatement is the group's statement for {period}: the final one of a closed
+// month, or the draft of an open one.
+func (s *Server) apiStatement(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.findStatement(r)
 	if errors.Is(err, ledger.ErrNotFound) {
-		s.apiError(w, http.StatusNotFound, "no statement for this group and period")
-		return
+		return errNotFound
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return fmt.Errorf("api statement of %s: %w", routeGroup(r).Slug, err)
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, newAPIStatement(st, s.ledger.Location()))
+	return nil
 }
 
 // apiEstimate answers "what would this job cost this group at today's rates?"
 // from ?cluster=&partition=&qos=&cpus=&memory_gb=&gpus=&hours=, for spawn pages.
 // Numbers are plain decimals within the documented maxima (docs/billing.md,
 // "Limits"); anything else, or an estimate beyond them, is a 400 saying why.
-func (s *Server) apiEstimate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiEstimate(w http.ResponseWriter, r *http.Request) error {
 	g := routeGroup(r)
 	q := r.URL.Query()
 	nums := map[string]*big.Rat{}
@@ -279,29 +240,34 @@ func (s *Server) apiEstimate(w http.ResponseWriter, r *http.Request) {
 		}
 		x, err := ledger.ParseQuantity(v, k)
 		if err != nil {
-			s.apiError(w, http.StatusBadRequest, err.Error())
-			return
+			return badInputf("%s", err)
 		}
 		nums[k] = x
 	}
 	if q.Get("cluster") == "" || nums["hours"].Sign() == 0 {
-		s.apiError(w, http.StatusBadRequest, "cluster and hours are required; cpus, memory_gb, gpus and hours are numbers ≥ 0")
-		return
+		return badInputf("cluster and hours are required; cpus, memory_gb, gpus and hours are numbers ≥ 0")
 	}
-	hours := nums["hours"]
+	hours, day := nums["hours"], s.now()
 	est, err := s.ledger.Estimate(r.Context(), ledger.EstimateQuery{GroupID: g.ID, Cluster: q.Get("cluster"), Partition: q.Get("partition"),
-		QoS: q.Get("qos"), Day: s.now(), Quantities: map[string]*big.Rat{
+		QoS: q.Get("qos"), Day: day, Quantities: map[string]*big.Rat{
 			ledger.ResourceCPU:    new(big.Rat).Mul(nums["cpus"], hours),
 			ledger.ResourceMemory: new(big.Rat).Mul(nums["memory_gb"], hours),
 			ledger.ResourceGPU:    new(big.Rat).Mul(nums["gpus"], hours),
 		}})
 	if errors.Is(err, ledger.ErrTooLarge) {
-		s.apiError(w, http.StatusBadRequest, err.Error())
-		return
+		// A question beyond the maxima is the asker's to change: a 400 saying
+		// which number, not the 409 of a statement the books cannot hold.
+		return badInputf("%s", err)
 	}
 	if err != nil {
-		s.serverError(w, r, err)
-		return
+		return fmt.Errorf("api estimate for %s: %w", g.Slug, err)
 	}
-	writeJSON(w, http.StatusOK, est)
+	out := apiEstimate{Group: g.Slug, GroupName: g.Name, Cluster: q.Get("cluster"), Partition: q.Get("partition"), QoS: q.Get("qos"),
+		Day: day.In(s.ledger.Location()).Format(time.DateOnly), Currency: est.Currency, Lines: []apiEstimateLine{}, Total: est.Total}
+	for _, ln := range est.Lines {
+		out.Lines = append(out.Lines, apiEstimateLine{Resource: ln.Resource, Quantity: ln.Quantity, Unit: ln.Unit,
+			UnitPrice: orNull(ln.UnitPrice), Amount: ln.Amount})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
