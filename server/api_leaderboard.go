@@ -153,7 +153,7 @@ func lineIDs(lines []boardLine) []int64 {
 func (s *Server) boardFigures(l boardLine) apiBoardFigures {
 	f := apiBoardFigures{Spend: s.apiMoney(l.spend), PrevSpend: s.apiMoney(l.prevSpend),
 		CoreHours: quantity(l.usage.CoreHours), GPUHours: quantity(l.usage.GPUHours),
-		StorageTBMonths: quantity(l.usage.StorageTBMonths), Waste: s.apiMoney(boardWaste(l)), Jobs: l.usage.Jobs}
+		StorageTBMonths: quantity(l.usage.StorageTBMonths), Waste: s.apiMoney(l.usage.Waste), Jobs: l.usage.Jobs}
 	if l.prevSpend != 0 {
 		f.Change = ratio((l.spend - l.prevSpend) / l.prevSpend)
 	}
@@ -161,13 +161,4 @@ func (s *Server) boardFigures(l boardLine) apiBoardFigures {
 		f.CPUEfficiency = ratio(l.usage.CPUEfficiency())
 	}
 	return f
-}
-
-// boardWaste is a line's waste in money: the leaderboard page's figure
-// (leaderboard.go), the spend times the idle share of the reserved cores.
-func boardWaste(l boardLine) float64 {
-	if l.usage.CoreHours == 0 {
-		return 0
-	}
-	return l.spend * (1 - l.usage.CPUEfficiency())
 }
