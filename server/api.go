@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -80,7 +81,7 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	switch by {
 	case "resource", "cluster", "partition", "subgroup", "day", "user":
 	default:
-		return badInputf("by is one of resource, cluster, partition, subgroup, day, user")
+		return badInputf("by %q is not one: use resource, cluster, partition, subgroup, day or user", by)
 	}
 	if by == "user" && !p.CanSeeMembers(g.Path, s.openLeaderboard(ctx, g)) {
 		return forbiddenf("member-level detail is for the group's PIs and managers")
@@ -89,7 +90,7 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api usage of %s: %w", g.Slug, err)
 	}
-	items, err := s.usageItems(r, g, by, sp)
+	items, err := s.usageItems(ctx, g, by, sp)
 	if err != nil {
 		return fmt.Errorf("api usage of %s by %s: %w", g.Slug, by, err)
 	}
@@ -105,8 +106,7 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 
 // usageItems is the breakdown by one dimension, in the dashboard tables' order:
 // largest amount first (ties by key), and days in order.
-func (s *Server) usageItems(r *http.Request, g ledger.Group, by string, sp ledger.Spend) ([]apiUsageItem, error) {
-	ctx := r.Context()
+func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp ledger.Spend) ([]apiUsageItem, error) {
 	type row struct {
 		item   apiUsageItem
 		amount float64
