@@ -17,6 +17,11 @@ var currencySymbols = map[string]string{"EUR": "€", "USD": "$", "GBP": "£", "
 // money formats an amount in the site's currency: "€1,234.56", "CHF 1,234.56".
 func (s *Server) money(v float64) string {
 	code, digits := s.ledger.Currency()
+	return formatMoney(code, digits, v)
+}
+
+// formatMoney formats an amount in currency code with digits decimals.
+func formatMoney(code string, digits int, v float64) string {
 	txt := ledger.FormatFloat(v, digits) // exact at any size: no int64 to wrap
 	neg := strings.HasPrefix(txt, "-")
 	txt = strings.TrimPrefix(txt, "-")
