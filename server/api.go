@@ -136,7 +136,8 @@ func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp l
 			src = sp.ByPart
 		}
 		for _, x := range src {
-			add(apiUsageItem{Key: x.Key, Name: x.Key}, x.Amount)
+			// A source without partitions has "cluster/": named by its cluster.
+			add(apiUsageItem{Key: x.Key, Name: strings.TrimSuffix(x.Key, "/")}, x.Amount)
 		}
 	case "subgroup":
 		children, err := s.childNames(ctx, g)

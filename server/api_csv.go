@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/parsimony-hpc/parsimony/internal/csvsafe"
 )
@@ -19,12 +20,14 @@ func usageCSVColumns(by string) []string {
 	cols := []string{"group", "group_name"}
 	switch by {
 	case "user":
-		cols = append(cols, "login", "display_name")
+		cols = append(cols, "login", "name")
 	case "subgroup":
 		cols = append(cols, "subgroup", "subgroup_name")
 	case "day":
 		cols = append(cols, "day", "resource")
-	default: // resource, cluster, partition: the id is its own name
+	case "partition":
+		cols = append(cols, "cluster", "partition") // as the dashboard's download
+	default: // resource, cluster: the id is its own name
 		cols = append(cols, by)
 	}
 	cols = append(cols, "amount", "currency")
@@ -62,6 +65,9 @@ func (s *Server) writeUsageCSV(w http.ResponseWriter, u apiUsage) error {
 			rec = append(rec, it.Key, it.Name)
 		case "day":
 			rec = append(rec, it.Key, it.Resource)
+		case "partition":
+			cluster, partition, _ := strings.Cut(it.Key, "/")
+			rec = append(rec, cluster, partition)
 		default:
 			rec = append(rec, it.Key)
 		}

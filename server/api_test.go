@@ -244,7 +244,7 @@ func TestAPIUsageCSV(t *testing.T) {
 		want [][]string
 	}{
 		{"user", [][]string{
-			{"group", "group_name", "login", "display_name", "amount", "currency", "from", "to"},
+			{"group", "group_name", "login", "name", "amount", "currency", "from", "to"},
 			{"lab-a", "Lab A", "mem-a", "MEM-A", "4.52", "USD", from, to},
 			{"lab-a", "Lab A", "", "(no person: shared storage, services)", "2.00", "USD", from, to},
 			{"lab-a", "Lab A", "pi-a", "PI-A", "1.60", "USD", from, to},
@@ -259,6 +259,12 @@ func TestAPIUsageCSV(t *testing.T) {
 			{"lab-a", "Lab A", "cpu", "3.12", "USD", "312.0000", "core-hour", from, to},
 			{"lab-a", "Lab A", "gpu", "3.00", "USD", "6.0000", "GPU-hour", from, to},
 			{"lab-a", "Lab A", "storage", "2.00", "USD", "0.0667", "TB-month", from, to},
+		}},
+		{"partition", [][]string{
+			{"group", "group_name", "cluster", "partition", "amount", "currency", "from", "to"},
+			{"lab-a", "Lab A", "gpu", "a100", "3.24", "USD", from, to},
+			{"lab-a", "Lab A", "hpc", "cpu", "2.88", "USD", from, to},
+			{"lab-a", "Lab A", "scratch", "", "2.00", "USD", from, to},
 		}},
 		{"cluster", [][]string{
 			{"group", "group_name", "cluster", "amount", "currency", "from", "to"},
