@@ -90,13 +90,16 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("api usage of %s: %w", g.Slug, err)
 	}
-	items, err := s.usageItems(ctx, g, by, sp)
+	// The total is rounded once and shared out over the items, as the dashboard
+	// does, so that the items add up to the total to the cent.
+	cur, digits := s.ledger.Currency()
+	total := int64(math.Round(sp.Total * math.Pow10(digits)))
+	items, err := s.usageItems(ctx, g, by, sp, total)
 	if err != nil {
 		return fmt.Errorf("api usage of %s by %s: %w", g.Slug, by, err)
 	}
-	cur, _ := s.ledger.Currency()
 	out := apiUsage{Group: g.Slug, GroupName: g.Name, From: s.apiTime(win.From), To: s.apiTime(win.To), By: by,
-		Currency: cur, Total: s.apiMoney(sp.Total), Items: items}
+		Currency: cur, Total: ledger.PlainMinor(total, digits), Items: items}
 	if format == "csv" {
 		return s.writeUsageCSV(w, out)
 	}
@@ -104,17 +107,20 @@ func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// usageItems is the breakdown by one dimension, in the dashboard tables' order:
-// largest amount first (ties by key), and days in order.
-func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp ledger.Spend) ([]apiUsageItem, error) {
+// usageItems is the breakdown by one dimension, total (minor units) shared out over
+// its items, in the dashboard tables' order: largest amount first (ties by key),
+// and days in order.
+func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp ledger.Spend, total int64) ([]apiUsageItem, error) {
 	type row struct {
-		item   apiUsageItem
-		amount float64
+		item  apiUsageItem
+		minor int64
 	}
-	var rows []row
+	var (
+		rows    []row
+		amounts []float64
+	)
 	add := func(it apiUsageItem, amount float64) {
-		it.Amount = s.apiMoney(amount)
-		rows = append(rows, row{it, amount})
+		rows, amounts = append(rows, row{item: it}), append(amounts, amount)
 	}
 	switch by {
 	case "resource", "day":
@@ -171,7 +177,14 @@ func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp l
 		}
 	}
 	_, digits := s.ledger.Currency()
-	shown := func(x float64) float64 { return math.Round(x * math.Pow10(digits)) }
+	parts, err := ledger.SplitMinor(total, amounts, digits)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		rows[i].minor = parts[i]
+		rows[i].item.Amount = ledger.PlainMinor(parts[i], digits)
+	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if by == "day" {
@@ -180,10 +193,8 @@ func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp l
 			}
 			return a.item.Resource < b.item.Resource
 		}
-		// Compared as shown, so that float noise below the minor unit does not
-		// order two equal figures against their keys.
-		if x, y := shown(a.amount), shown(b.amount); x != y {
-			return x > y
+		if a.minor != b.minor {
+			return a.minor > b.minor
 		}
 		return a.item.Key < b.item.Key
 	})

@@ -300,3 +300,51 @@ func equalRecords(a, b [][]string) bool {
 	}
 	return true
 }
+
+// TestAPIUsageItemsAddUp: every breakdown's amounts add up to its total to the
+// cent, even where each item's own figure rounds away a third of a cent (the total
+// is rounded once and shared out, as on the dashboard).
+func TestAPIUsageItemsAddUp(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	ctx := t.Context()
+	start := time.Date(2026, 11, 12, 9, 0, 0, 0, time.UTC)
+	var recs []ledger.Record
+	for i, user := range []string{"pi-a", "mem-a", ""} {
+		// 20 core-minutes at 0.01 a core-hour: a third of a cent each.
+		recs = append(recs, ledger.Record{Source: "slurm", Cluster: "hpc", ExternalID: "third-" + user, Resource: "cpu",
+			Start: start.Add(time.Duration(i) * time.Hour), End: start.Add(time.Duration(i)*time.Hour + 20*time.Minute),
+			Quantity: 1200, Allocated: 1200, Used: 1200, Account: "lab-a", User: user, Partition: "cpu", QoS: "normal"})
+	}
+	if _, err := f.l.Ingest(ctx, ledger.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.RatePeriod(ctx, "t", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	pi := signedIn(t, f, "pi-a")
+	for _, by := range []string{"resource", "cluster", "partition", "subgroup", "day", "user"} {
+		resp, body := pi.get("/api/v1/groups/lab-a/usage?period=2026-11&by=" + by)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("by %s: %d %s", by, resp.StatusCode, body)
+		}
+		var out struct {
+			Total string
+			Items []struct{ Amount string }
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		sum := new(big.Rat)
+		for _, it := range out.Items {
+			x, ok := new(big.Rat).SetString(it.Amount)
+			if !ok {
+				t.Fatalf("by %s: amount %q", by, it.Amount)
+			}
+			sum.Add(sum, x)
+		}
+		if out.Total != "2.89" || sum.FloatString(2) != out.Total {
+			t.Errorf("by %s: items add up to %s, total %s; want both 2.89\n%s", by, sum.FloatString(2), out.Total, body)
+		}
+	}
+}
