@@ -33,6 +33,14 @@ type draft struct {
 // buildStatements computes every billable group's statement for month from its
 // charges, subsidies and adjustments, and reconciles them with the charges.
 func (l *Ledger) buildStatements(ctx context.Context, tx pgx.Tx, month time.Time, status string) ([]Statement, Reconciliation, error) {
+	return l.buildStatementsOf(ctx, tx, month, status, 0)
+}
+
+// buildStatementsOf is buildStatements for one billable group (only ≠ 0): it reads
+// just the charges of the groups that group bills for, so a dashboard's draft costs
+// that group's charges, not the institution's. Its reconciliation then covers those
+// charges only.
+func (l *Ledger) buildStatementsOf(ctx context.Context, tx pgx.Tx, month time.Time, status string, only int64) ([]Statement, Reconciliation, error) {
 	period := month.Format("2006-01")
 	rec := Reconciliation{Period: period, Billed: new(big.Rat), Unassigned: new(big.Rat), NotBillable: new(big.Rat),
 		Rated: new(big.Rat), Quantity: map[string]*big.Int{}, Unpriced: map[string]*big.Int{}}
@@ -43,7 +51,16 @@ func (l *Ledger) buildStatements(ctx context.Context, tx pgx.Tx, month time.Time
 	now := time.Now().UTC().Truncate(time.Second)
 	drafts := map[int64]*draft{}
 	var order []int64
+	var members []int64 // with only: the groups its statement bills for
+	for id, b := range tree.bill {
+		if only != 0 && b == only {
+			members = append(members, id)
+		}
+	}
 	for _, id := range sortedBillable(tree) {
+		if only != 0 && id != only {
+			continue
+		}
 		g := tree.groups[id]
 		st := &Statement{Status: status, Period: period, Currency: l.currency, MinorDigits: l.minorDigits,
 			GroupID: g.ID, GroupSlug: g.Slug, GroupName: g.Name, GroupPath: tree.slugs[g.ID], CostCentre: g.CostCentre,
@@ -62,8 +79,8 @@ func (l *Ledger) buildStatements(ctx context.Context, tx pgx.Tx, month time.Time
 	rows, err := tx.Query(ctx, `
 		SELECT kind, to_char(usage_month, 'YYYY-MM'), coalesce(group_id, 0), coalesce(user_id, 0), cluster, resource,
 		       coalesce(rate_id, 0), coalesce(price::text, ''), sum(quantity)::text, sum(value)::text
-		FROM charges WHERE period = $1
-		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`, month)
+		FROM charges WHERE period = $1 AND ($2 = 0 OR group_id = ANY($3))
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`, month, only, members)
 	if err != nil {
 		return nil, rec, fmt.Errorf("read charges: %w", err)
 	}

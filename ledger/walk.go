@@ -240,7 +240,7 @@ func (l *Ledger) groupStatementInTx(ctx context.Context, tx pgx.Tx, groupID int6
 		}
 		return st, true, nil
 	}
-	sts, _, err := l.buildStatements(ctx, tx, month, "draft")
+	sts, _, err := l.buildStatementsOf(ctx, tx, month, "draft", groupID)
 	if err != nil {
 		return Statement{}, false, err
 	}
