@@ -1,13 +1,10 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -56,153 +53,6 @@ func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// apiUsage is the group's spend over a window by one dimension (?by=resource,
-// cluster, partition, subgroup, day, user — user only for those who may see member
-// detail), as JSON or, with ?format=csv, CSV (api_csv.go).
-func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p, g := principal(r), routeGroup(r)
-	win, err := s.pickWindow(r)
-	if err != nil {
-		return err
-	}
-	format := r.URL.Query().Get("format")
-	switch format {
-	case "", "json", "csv":
-	default:
-		return badInputf("format %q is not one: use json or csv", format)
-	}
-	by := r.URL.Query().Get("by")
-	if by == "" {
-		by = "resource"
-	}
-	switch by {
-	case "resource", "cluster", "partition", "subgroup", "day", "user":
-	default:
-		return badInputf("by %q is not one: use resource, cluster, partition, subgroup, day or user", by)
-	}
-	if by == "user" && !p.CanSeeMembers(g.Path, s.openLeaderboard(ctx, g)) {
-		return forbiddenf("member-level detail is for the group's PIs and managers")
-	}
-	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To)
-	if err != nil {
-		return fmt.Errorf("api usage of %s: %w", g.Slug, err)
-	}
-	// The total is rounded once and shared out over the items, as the dashboard
-	// does, so that the items add up to the total to the cent.
-	cur, digits := s.ledger.Currency()
-	total := int64(math.Round(sp.Total * math.Pow10(digits)))
-	items, err := s.usageItems(ctx, g, by, sp, total)
-	if err != nil {
-		return fmt.Errorf("api usage of %s by %s: %w", g.Slug, by, err)
-	}
-	out := apiUsage{Group: g.Slug, GroupName: g.Name, From: s.apiTime(win.From), To: s.apiTime(win.To), By: by,
-		Currency: cur, Total: ledger.PlainMinor(total, digits), Items: items}
-	if format == "csv" {
-		return s.writeUsageCSV(w, out)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// usageItems is the breakdown by one dimension, total (minor units) shared out over
-// its items, in the dashboard tables' order: largest amount first (ties by key),
-// and days in order.
-func (s *Server) usageItems(ctx context.Context, g ledger.Group, by string, sp ledger.Spend, total int64) ([]apiUsageItem, error) {
-	type row struct {
-		item  apiUsageItem
-		minor int64
-	}
-	var (
-		rows    []row
-		amounts []float64
-	)
-	add := func(it apiUsageItem, amount float64) {
-		rows, amounts = append(rows, row{item: it}), append(amounts, amount)
-	}
-	switch by {
-	case "resource", "day":
-		src := sp.ByResource
-		if by == "day" {
-			src = sp.ByDay
-		}
-		for _, x := range src {
-			unit, _ := ledger.PricedUnit(x.Resource)
-			it := apiUsageItem{Key: x.Key, Name: x.Key, Resource: x.Resource, Quantity: quantity(x.Quantity), Unit: unit}
-			if by == "resource" {
-				it.Name = resourceName(x.Resource)
-			}
-			add(it, x.Amount)
-		}
-	case "cluster", "partition":
-		src := sp.ByCluster
-		if by == "partition" {
-			src = sp.ByPart
-		}
-		for _, x := range src {
-			// A source without partitions has "cluster/": named by its cluster.
-			add(apiUsageItem{Key: x.Key, Name: strings.TrimSuffix(x.Key, "/")}, x.Amount)
-		}
-	case "subgroup":
-		children, err := s.childNames(ctx, g)
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range sp.BySubgroup {
-			c, ok := children[x.GroupID]
-			switch {
-			case x.GroupID == 0:
-				c = g // the group's own usage, not a child's
-			case !ok:
-				// Usage rated while the group was a child, moved since.
-				if c, err = s.ledger.GroupByID(ctx, x.GroupID); err != nil {
-					return nil, fmt.Errorf("subgroup %d: %w", x.GroupID, err)
-				}
-			}
-			add(apiUsageItem{Key: c.Slug, Name: c.Name}, x.Amount)
-		}
-	case "user":
-		names, err := s.ledger.UserNames(ctx, userIDs(sp.ByUser))
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range sp.ByUser {
-			it := apiUsageItem{Name: noUser}
-			if u, ok := names[x.UserID]; ok {
-				it.Key, it.Name = u.Login, displayName(u)
-			}
-			add(it, x.Amount)
-		}
-	}
-	_, digits := s.ledger.Currency()
-	parts, err := ledger.SplitMinor(total, amounts, digits)
-	if err != nil {
-		return nil, err
-	}
-	for i := range rows {
-		rows[i].minor = parts[i]
-		rows[i].item.Amount = ledger.PlainMinor(parts[i], digits)
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if by == "day" {
-			if a.item.Key != b.item.Key {
-				return a.item.Key < b.item.Key
-			}
-			return a.item.Resource < b.item.Resource
-		}
-		if a.minor != b.minor {
-			return a.minor > b.minor
-		}
-		return a.item.Key < b.item.Key
-	})
-	items := make([]apiUsageItem, 0, len(rows))
-	for _, x := range rows {
-		items = append(items, x.item)
-	}
-	return items, nil
 }
 
 // displayName is a person's name as the pages show it: the display name, or the

@@ -37,9 +37,9 @@ func usageCSVColumns(by string) []string {
 	return append(cols, "from", "to")
 }
 
-// hasQuantity is whether a breakdown's items each have a single resource, and so
-// a quantity.
-func hasQuantity(by string) bool { return by == "resource" || by == "day" }
+// hasQuantity is whether a breakdown's items have a quantity: by resource only (a
+// statement's days have amounts, not quantities).
+func hasQuantity(by string) bool { return by == "resource" }
 
 // writeUsageCSV writes u as CSV.
 func (s *Server) writeUsageCSV(w http.ResponseWriter, u apiUsage) error {

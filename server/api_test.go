@@ -27,7 +27,8 @@ var updateAPI = flag.Bool("update", false, "rewrite the API's golden files in te
 //
 // November in lab-a then reads: mem-a €1.28 (128 core-hours on hpc) + €0.24 (24
 // core-hours on gpu) + €3.00 (6 GPU-hours) = €4.52; no person €2.00 (2 TB for a day
-// of scratch at €30 a TB-month); pi-a €1.60 (160 core-hours in proj-a).
+// of scratch at €30 a TB-month); pi-a €1.60 (160 core-hours in proj-a) + €0.10 of
+// late usage (10 core-hours in closed October, reported in November) = €1.70.
 func apiInstitution(t *testing.T, f fixture) {
 	t.Helper()
 	institution(t, f)
@@ -55,11 +56,14 @@ func apiInstitution(t *testing.T, f fixture) {
 	}
 	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	tb2 := int64(2e12 * 86400)
+	lateStart := time.Date(2026, 10, 20, 8, 0, 0, 0, time.UTC)
 	_, err = f.l.Ingest(ctx, ledger.Batch{Records: []ledger.Record{
 		job(ledger.ResourceCPU, 8*3*3600, 4*3*3600),
 		job(ledger.ResourceGPU, 2*3*3600, 2*3*3600),
 		{Source: ledger.SourceStorage, Cluster: "scratch", ExternalID: "lab-a", Resource: ledger.ResourceStorage,
 			Start: day, End: day.AddDate(0, 0, 1), Quantity: tb2, Allocated: tb2, Used: tb2, Account: "lab-a"},
+		{Source: "slurm", Cluster: "hpc", ExternalID: "late", Resource: ledger.ResourceCPU, Start: lateStart, End: lateStart.Add(time.Hour),
+			Quantity: 10 * 3600, Allocated: 10 * 3600, Used: 10 * 3600, Account: "lab-a", User: "pi-a", Partition: "cpu", QoS: "normal"},
 	}})
 	must(err)
 	_, err = f.l.RatePeriod(ctx, "t", nov)
@@ -86,6 +90,11 @@ var apiCases = []apiCase{
 	{"usage-by-subgroup", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?period=2026-11&by=subgroup", 200},
 	{"usage-by-day", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?period=2026-11&by=day", 200},
 	{"usage-by-user", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?period=2026-11&by=user", 200},
+	// Not a calendar month, or not a billable group: the subtree's spend.
+	{"usage-subtree-by-resource", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?from=2026-11-01&to=2026-11-15", 200},
+	{"usage-subtree-by-day", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?from=2026-11-01&to=2026-11-15&by=day", 200},
+	{"usage-subtree-by-user", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?from=2026-11-01&to=2026-11-15&by=user", 200},
+	{"usage-unbilled-by-subgroup", "/api/v1/groups/{group}/usage", "admin", "/api/v1/groups/dept/usage?period=2026-11&by=subgroup", 200},
 	{"usage-empty", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?period=custom&from=2026-09-01&to=2026-09-30", 200},
 	{"leaderboard", "/api/v1/groups/{group}/leaderboard", "pi-a", "/api/v1/groups/lab-a/leaderboard?period=2026-11", 200},
 	{"leaderboard-names-hidden", "/api/v1/groups/{group}/leaderboard", "mem-a", "/api/v1/groups/lab-a/leaderboard?period=2026-11", 200},
@@ -247,29 +256,29 @@ func TestAPIUsageCSV(t *testing.T) {
 			{"group", "group_name", "login", "name", "amount", "currency", "from", "to"},
 			{"lab-a", "Lab A", "mem-a", "MEM-A", "4.52", "USD", from, to},
 			{"lab-a", "Lab A", "", "(no person: shared storage, services)", "2.00", "USD", from, to},
-			{"lab-a", "Lab A", "pi-a", "PI-A", "1.60", "USD", from, to},
+			{"lab-a", "Lab A", "pi-a", "PI-A", "1.70", "USD", from, to},
 		}},
 		{"subgroup", [][]string{
 			{"group", "group_name", "subgroup", "subgroup_name", "amount", "currency", "from", "to"},
-			{"lab-a", "Lab A", "lab-a", "Lab A", "6.52", "USD", from, to},
+			{"lab-a", "Lab A", "lab-a", "Lab A", "6.62", "USD", from, to},
 			{"lab-a", "Lab A", "proj-a", "Project A", "1.60", "USD", from, to},
 		}},
 		{"resource", [][]string{
 			{"group", "group_name", "resource", "amount", "currency", "quantity", "unit", "from", "to"},
-			{"lab-a", "Lab A", "cpu", "3.12", "USD", "312.0000", "core-hour", from, to},
+			{"lab-a", "Lab A", "cpu", "3.22", "USD", "322.0000", "core-hour", from, to},
 			{"lab-a", "Lab A", "gpu", "3.00", "USD", "6.0000", "GPU-hour", from, to},
 			{"lab-a", "Lab A", "storage", "2.00", "USD", "0.0667", "TB-month", from, to},
 		}},
 		{"partition", [][]string{
 			{"group", "group_name", "cluster", "partition", "amount", "currency", "from", "to"},
 			{"lab-a", "Lab A", "gpu", "a100", "3.24", "USD", from, to},
-			{"lab-a", "Lab A", "hpc", "cpu", "2.88", "USD", from, to},
+			{"lab-a", "Lab A", "hpc", "cpu", "2.98", "USD", from, to},
 			{"lab-a", "Lab A", "scratch", "", "2.00", "USD", from, to},
 		}},
 		{"cluster", [][]string{
 			{"group", "group_name", "cluster", "amount", "currency", "from", "to"},
 			{"lab-a", "Lab A", "gpu", "3.24", "USD", from, to},
-			{"lab-a", "Lab A", "hpc", "2.88", "USD", from, to},
+			{"lab-a", "Lab A", "hpc", "2.98", "USD", from, to},
 			{"lab-a", "Lab A", "scratch", "2.00", "USD", from, to},
 		}},
 	} {
@@ -323,28 +332,38 @@ func TestAPIUsageItemsAddUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	pi := signedIn(t, f, "pi-a")
-	for _, by := range []string{"resource", "cluster", "partition", "subgroup", "day", "user"} {
-		resp, body := pi.get("/api/v1/groups/lab-a/usage?period=2026-11&by=" + by)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("by %s: %d %s", by, resp.StatusCode, body)
-		}
-		var out struct {
-			Total string
-			Items []struct{ Amount string }
-		}
-		if err := json.Unmarshal([]byte(body), &out); err != nil {
-			t.Fatal(err)
-		}
-		sum := new(big.Rat)
-		for _, it := range out.Items {
-			x, ok := new(big.Rat).SetString(it.Amount)
-			if !ok {
-				t.Fatalf("by %s: amount %q", by, it.Amount)
+	// The month of billable lab-a is its draft statement's usage; the same days as
+	// a custom window are the subtree's spend. Here both are 2.89.
+	_, body := pi.get("/api/v1/groups/lab-a/statements/2026-11")
+	var st struct{ Usage string }
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Usage != "2.89" {
+		t.Fatalf("the draft statement's usage: %v %s", err, body)
+	}
+	for _, window := range []string{"period=2026-11", "from=2026-11-01&to=2026-11-15"} {
+		for _, by := range []string{"resource", "cluster", "partition", "subgroup", "day", "user"} {
+			path := "/api/v1/groups/lab-a/usage?" + window + "&by=" + by
+			resp, body := pi.get(path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 			}
-			sum.Add(sum, x)
-		}
-		if out.Total != "2.89" || sum.FloatString(2) != out.Total {
-			t.Errorf("by %s: items add up to %s, total %s; want both 2.89\n%s", by, sum.FloatString(2), out.Total, body)
+			var out struct {
+				Total string
+				Items []struct{ Amount string }
+			}
+			if err := json.Unmarshal([]byte(body), &out); err != nil {
+				t.Fatal(err)
+			}
+			sum := new(big.Rat)
+			for _, it := range out.Items {
+				x, ok := new(big.Rat).SetString(it.Amount)
+				if !ok {
+					t.Fatalf("%s: amount %q", path, it.Amount)
+				}
+				sum.Add(sum, x)
+			}
+			if out.Total != st.Usage || sum.FloatString(2) != out.Total {
+				t.Errorf("%s: items add up to %s, total %s; want both %s\n%s", path, sum.FloatString(2), out.Total, st.Usage, body)
+			}
 		}
 	}
 }

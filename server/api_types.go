@@ -61,21 +61,38 @@ type apiGroup struct {
 
 // apiUsage is GET /api/v1/groups/{group}/usage.
 type apiUsage struct {
-	Group     string         `json:"group"`
-	GroupName string         `json:"group_name"`
-	From      string         `json:"from"`
-	To        string         `json:"to"`
-	By        string         `json:"by"`
-	Currency  string         `json:"currency"`
-	Total     string         `json:"total"`
-	Items     []apiUsageItem `json:"items"`
+	Group     string `json:"group"`
+	GroupName string `json:"group_name"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	By        string `json:"by"`
+	// Statement is the statement whose usage the figures are, for a billable
+	// group's calendar month (as on its dashboard); null for the subtree's spend.
+	Statement        *apiStatementRef `json:"statement"`
+	BilledSeparately []apiGroupRef    `json:"billed_separately"` // descendants on statements of their own, left out
+	Currency         string           `json:"currency"`
+	Total            string           `json:"total"`
+	Items            []apiUsageItem   `json:"items"`
 }
 
-// apiUsageItem is one value of the breakdown. Resource, Quantity and Unit belong
-// to the breakdowns with a single resource per item (by=resource, by=day) and are
-// left out of the others.
+// apiStatementRef names a statement.
+type apiStatementRef struct {
+	Number string `json:"number"`
+	Status string `json:"status"` // draft or final
+	Period string `json:"period"`
+}
+
+// apiGroupRef names a group.
+type apiGroupRef struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// apiUsageItem is one value of the breakdown. Resource belongs to the breakdowns
+// with a single resource per item (by=resource, by=day), Quantity and Unit to
+// by=resource; they are left out of the others.
 type apiUsageItem struct {
-	Key      string `json:"key"`  // resource, cluster, "cluster/partition", day, subgroup slug, login ("" for no person)
+	Key      string `json:"key"`  // resource, cluster, "cluster/partition", day ("late"), subgroup slug, login ("" for no person)
 	Name     string `json:"name"` // the resource's, subgroup's or person's name; otherwise the key
 	Resource string `json:"resource,omitempty"`
 	Amount   string `json:"amount"`
