@@ -367,3 +367,68 @@ func TestAPIUsageItemsAddUp(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIUsageAgreesWithDashboard: one number. The API's usage by each breakdown
+// has the amounts of the dashboard's table of the same breakdown (its download),
+// id for id, for a billable group's month (its statement) and for a custom window
+// (the subtree's spend).
+func TestAPIUsageAgreesWithDashboard(t *testing.T) {
+	f := newFixture(t)
+	apiInstitution(t, f)
+	pi := signedIn(t, f, "pi-a")
+	// The dashboard's table for each breakdown; its first column is the id (the
+	// partition's first two, cluster and partition).
+	tables := map[string]string{"resource": "by-resource", "cluster": "by-cluster", "partition": "by-partition",
+		"subgroup": "by-subgroup", "user": "by-user"}
+	for _, window := range []string{"period=2026-11", "from=2026-11-01&to=2026-11-15"} {
+		for by, table := range tables {
+			resp, body := pi.get("/groups/lab-a?" + window + "&csv=" + table)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("dashboard %s %s: %d %s", window, table, resp.StatusCode, body)
+			}
+			recs, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("dashboard %s %s: %v\n%s", window, table, err, body)
+			}
+			head, amountCol := recs[0], -1
+			for i, h := range head {
+				if h == "amount" {
+					amountCol = i
+				}
+			}
+			if amountCol < 0 {
+				t.Fatalf("dashboard %s: no amount column in %q", table, head)
+			}
+			dash := map[string]string{}
+			for _, rec := range recs[1:] {
+				id := rec[0]
+				if by == "partition" {
+					id = rec[0] + "/" + rec[1]
+				}
+				dash[id] = rec[amountCol]
+			}
+
+			resp, body = pi.get("/api/v1/groups/lab-a/usage?" + window + "&by=" + by)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("api %s by %s: %d %s", window, by, resp.StatusCode, body)
+			}
+			var out struct{ Items []struct{ Key, Amount string } }
+			if err := json.Unmarshal([]byte(body), &out); err != nil {
+				t.Fatal(err)
+			}
+			api := map[string]string{}
+			for _, it := range out.Items {
+				api[it.Key] = it.Amount
+			}
+			if len(api) != len(dash) {
+				t.Errorf("%s by %s: the API has %v, the dashboard %v", window, by, api, dash)
+				continue
+			}
+			for id, amount := range dash {
+				if api[id] != amount {
+					t.Errorf("%s by %s: %q is %s on the dashboard, %q in the API", window, by, id, amount, api[id])
+				}
+			}
+		}
+	}
+}
