@@ -412,7 +412,9 @@ func TestAPIUsageAgreesWithDashboard(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("api %s by %s: %d %s", window, by, resp.StatusCode, body)
 			}
-			var out struct{ Items []struct{ Key, Amount string } }
+			var out struct {
+				Items []struct{ Key, Amount string }
+			}
 			if err := json.Unmarshal([]byte(body), &out); err != nil {
 				t.Fatal(err)
 			}
