@@ -17,7 +17,7 @@ import (
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	out := apiMe{Login: p.Login, Name: p.Name, Admin: p.Admin, Finance: p.Finance, Memberships: []apiMembership{}}
+	out := apiMe{Login: p.Login, Name: p.Display(), Admin: p.Admin, Finance: p.Finance, Memberships: []apiMembership{}}
 	for _, m := range p.Memberships {
 		g, err := s.ledger.GroupByID(r.Context(), m.GroupID)
 		if err != nil {
