@@ -4,6 +4,8 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // The dashboard's chart stacks by resource, or by cluster on request; the top-jobs
@@ -87,6 +89,48 @@ func TestTablesAsCSV(t *testing.T) {
 	}
 	if resp, _ := getAs(t, f.srv.URL+"/groups/lab-a?csv=nope", pi); resp.StatusCode != 404 {
 		t.Errorf("unknown table: %d", resp.StatusCode)
+	}
+}
+
+// The spend card: Lab A's month walks to its draft statement; the department,
+// billed through its labs, shows its subtree's spend.
+func TestDashboardSpendCard(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	admin, _ := f.session(t, "admin")
+	for _, c := range []struct {
+		url, label, total string
+		walk              []string
+	}{
+		// November: 128 core-hours of Lab A's and 160 of Project A's at 0.01.
+		{"/groups/lab-a?period=month", "To be billed", "$2.88",
+			[]string{"Usage|$2.88", "Subsidies|$0.00", "Late usage|$0.00", "Adjustments|$0.00", "To be billed|$2.88"}},
+		// October is closed: its final statement.
+		{"/groups/lab-a?period=2026-10", "Billed", "$0.96", // 32 + 64 core-hours
+			[]string{"Usage|$0.96", "Subsidies|$0.00", "Late usage|$0.00", "Adjustments|$0.00", "Billed|$0.96"}},
+		// The department: Lab A's 2.88 and Lab B's 1.92 by the day they ran.
+		{"/groups/dept?period=month", "Spend", "$4.80", nil},
+		// A window that is not a month: the summaries, even for a billable group.
+		{"/groups/lab-a?period=last30", "Spend", "$2.88", nil},
+	} {
+		resp, body := getAs(t, f.srv.URL+c.url, admin)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", c.url, resp.StatusCode)
+		}
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spend := doc.Find(`[data-testid="spend"]`)
+		label, total := strings.TrimSpace(spend.Find(".total .label").Text()), strings.TrimSpace(spend.Find(`[data-testid="spend-total"]`).Text())
+		var walk []string
+		spend.Find(`[data-testid="walk"] tr`).Each(func(_ int, tr *goquery.Selection) {
+			name := strings.TrimSpace(tr.Find("th").Contents().First().Text())
+			walk = append(walk, name+"|"+strings.TrimSpace(tr.Find("td").Text()))
+		})
+		if label != c.label || total != c.total || strings.Join(walk, "; ") != strings.Join(c.walk, "; ") {
+			t.Errorf("%s: %s %s, walk %q", c.url, label, total, walk)
+		}
 	}
 }
 
