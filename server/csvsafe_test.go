@@ -119,12 +119,14 @@ func TestCSVDownloadsNeutraliseFormulas(t *testing.T) {
 		numeric          []string
 		want             []string // cells the CSV must hold, as written
 	}{
-		{"dashboard top jobs", base + "?period=month&csv=top-cost", pi, []string{"Cost", "Waste"},
-			[]string{"'" + evilJob + " · 🚀 align", "'" + evilLogin, "'" + evilCluster + "/@gpu"}},
+		{"dashboard top jobs", base + "?period=month&csv=top-cost", pi, []string{"cost", "waste"},
+			[]string{"'" + evilJob, "🚀 align", "'" + evilLogin, "'" + evilName, "'" + evilCluster, "'@gpu"}},
 		{"dashboard efficiency", base + "?period=month&csv=efficiency", pi,
-			[]string{"Core-hours", "CPU efficiency", "GPU-hours", "Memory efficiency", "Jobs"}, []string{"'" + evilName, "32.0"}},
+			[]string{"core_hours", "cpu_efficiency", "gpu_hours", "memory_efficiency", "jobs", "waste"},
+			[]string{"'" + evilLogin, "'" + evilName, "32.0000"}},
 		{"leaderboard", base + "/leaderboard?period=month&csv=members", admin,
-			[]string{"#", "Spend", "Change", "Core-hours", "GPU-hours", "Storage (TB-months)", "CPU efficiency", "Waste"}, []string{"'" + evilName, "32.0"}},
+			[]string{"rank", "spend", "previous_spend", "change", "core_hours", "gpu_hours", "storage_tb_months", "cpu_efficiency", "waste"},
+			[]string{"'" + evilLogin, "'" + evilName, "32.0000"}},
 		{"API usage by user", f.srv.URL + "/api/v1/groups/" + slug + "/usage?by=user&format=csv", pi, []string{"amount", "quantity"},
 			[]string{"'" + evilLogin}},
 		{"API usage by cluster", f.srv.URL + "/api/v1/groups/" + slug + "/usage?by=cluster&format=csv", pi, []string{"amount", "quantity"},
