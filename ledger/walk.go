@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,36 +73,42 @@ func (l *Ledger) StatementWalk(ctx context.Context, groupID int64, month time.Ti
 	month = monthKey(month)
 	var w Walk
 	err := pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		tree, err := l.loadBillingTree(ctx, tx)
-		if err != nil {
-			return err
-		}
-		g := tree.groups[groupID]
-		if g == nil {
+		var slug string
+		var billable bool
+		err := tx.QueryRow(ctx, `SELECT slug, billable FROM groups WHERE id = $1`, groupID).Scan(&slug, &billable)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("group %d: %w", groupID, ErrNotFound)
+		} else if err != nil {
+			return fmt.Errorf("read group: %w", err)
 		}
-		if !g.Billable {
-			return fmt.Errorf("%w: group %s is not billable, so it has no statement", ErrConflict, g.Slug)
+		if !billable {
+			return fmt.Errorf("%w: group %s is not billable, so it has no statement", ErrConflict, slug)
 		}
 		st, final, err := l.groupStatementInTx(ctx, tx, groupID, month)
 		if err != nil {
 			return err
 		}
 		w = walkOf(st, final)
-		var members []int64
-		for id, b := range tree.bill {
-			if b == groupID {
-				members = append(members, id)
-			}
+		// The groups the statement bills for are its subgroups (as they were when a
+		// final one was written: the charges name those).
+		members := make([]int64, 0, len(st.Subgroups))
+		for _, sg := range st.Subgroups {
+			members = append(members, sg.ID)
 		}
-		for id, sub := range tree.groups {
-			if sub.Billable && id != groupID && tree.bill[sub.ParentID] == groupID {
-				w.BilledSeparately = append(w.BilledSeparately, *sub)
-			}
+		// The billable descendants with no billable group between them and this one.
+		rows, err := tx.Query(ctx, `
+			WITH top AS (SELECT path AS top_path FROM groups WHERE id = $1)
+			SELECT `+groupColumns+` FROM groups, top
+			WHERE billable AND id <> $1 AND path <@ top_path
+			  AND NOT EXISTS (SELECT 1 FROM groups b WHERE b.billable AND b.id <> $1 AND b.id <> groups.id
+			                  AND b.path <@ top_path AND groups.path <@ b.path)
+			ORDER BY path`, groupID)
+		if err != nil {
+			return fmt.Errorf("read billable descendants: %w", err)
 		}
-		sort.Slice(w.BilledSeparately, func(a, b int) bool {
-			return tree.slugs[w.BilledSeparately[a].ID] < tree.slugs[w.BilledSeparately[b].ID]
-		})
+		if w.BilledSeparately, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Group, error) { return scanGroup(r) }); err != nil {
+			return fmt.Errorf("read billable descendants: %w", err)
+		}
 		return l.walkCharges(ctx, tx, &w, month, members)
 	})
 	if err != nil {
