@@ -69,7 +69,7 @@ func (d dashboardData) minor(v int64) string {
 type breakdowns struct{ sub, res, cluster, part, user views.Table }
 
 // amountRow is a breakdown's row before formatting: its names (cells and data),
-// its amount in minor units and, by resource, its quantity.
+// its amount in minor units and, by resource, its quantity and unit.
 type amountRow struct {
 	cells, data []string
 	link        string
@@ -114,7 +114,7 @@ func (d dashboardData) fill(t *views.Table, rows []amountRow, total int64) {
 	for _, r := range rows {
 		cells := append([]string(nil), r.cells...)
 		data := append([]string(nil), r.data...)
-		if t.ID == "by-resource" {
+		if r.unit != "" { // by resource: the quantity, in its priced unit
 			cells = append(cells, number(r.quantity)+" "+r.unit+"s")
 			data = append(data, strconv.FormatFloat(r.quantity, 'f', 6, 64), r.unit)
 		}
