@@ -115,8 +115,8 @@ type apiLeaderboard struct {
 }
 
 // apiBoardMember is a person's line. Login and Name are null where the caller may
-// not see who it is (names_shown false; their own line is always named), and
-// Login is null for usage no person ran.
+// not see who it is (names_shown false; their own line is always named); usage no
+// person ran has no login and the no-person name, whoever asks.
 type apiBoardMember struct {
 	Rank  int     `json:"rank"`
 	Login *string `json:"login"`
