@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -292,22 +293,10 @@ func TestAPIUsageCSV(t *testing.T) {
 			t.Errorf("by %s: not CSV: %v\n%s", c.by, err, body)
 			continue
 		}
-		if !equalRecords(recs, c.want) {
+		if !reflect.DeepEqual(recs, c.want) {
 			t.Errorf("by %s:\n got %q\nwant %q", c.by, recs, c.want)
 		}
 	}
-}
-
-func equalRecords(a, b [][]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if strings.Join(a[i], "\x00") != strings.Join(b[i], "\x00") {
-			return false
-		}
-	}
-	return true
 }
 
 // TestAPIUsageItemsAddUp: every breakdown's amounts add up to its total to the
