@@ -160,62 +160,86 @@ func walkOf(st Statement, final bool) Walk {
 	return w
 }
 
+// chargeSums are a month's charges of the groups a statement bills for: the exact
+// usage + late amount per "cluster/partition" (in order), and the own usage by day.
+type chargeSums struct {
+	partKeys []string
+	parts    []*big.Rat
+	days     []WalkDay
+}
+
 // walkCharges reads the month's charges of the groups the statement bills for: the
 // own usage by day for the chart, and the exact usage + late amounts by partition,
-// apportioned to the statement's usage figure.
+// apportioned to the statement's usage figure. Charges change only when rating
+// rewrites them, which bumps the summaries' generation in the same transaction: the
+// sums are cached under it (the members are in the key), the apportioning is not.
 func (l *Ledger) walkCharges(ctx context.Context, tx pgx.Tx, w *Walk, month time.Time, members []int64) error {
+	// The generation as this transaction sees it goes into the key: the cache checks
+	// the latest one, which may be newer than this transaction's snapshot, and an
+	// older snapshot's sums must not be kept as the newer generation's.
+	var gen string
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT value FROM settings WHERE key = 'summary_generation'), '0')`).Scan(&gen); err != nil {
+		return fmt.Errorf("read the summaries' generation: %w", err)
+	}
+	key := cacheKey("walk-charges", w.Statement.GroupID, month, month, gen, fmt.Sprint(members))
+	sums, err := cachedRead(ctx, l, key, func() (chargeSums, error) { return readChargeSums(ctx, tx, month, members) })
+	if err != nil {
+		return err
+	}
+	w.ByDay = sums.days
+	if len(sums.parts) == 0 {
+		return nil // nothing charged: nothing to share out
+	}
+	amounts, err := apportion(w.UsageMinor+w.LateMinor, sums.parts, w.Statement.MinorDigits, func(i int) string {
+		return "the share of partition " + sums.partKeys[i]
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range sums.partKeys {
+		w.ByPartition = append(w.ByPartition, WalkRow{Key: k, AmountMinor: amounts[i]})
+	}
+	return nil
+}
+
+func readChargeSums(ctx context.Context, tx pgx.Tx, month time.Time, members []int64) (chargeSums, error) {
+	var out chargeSums
 	rows, err := tx.Query(ctx, `
 		SELECT kind, day, resource, cluster, partition, sum(value)::text
 		FROM charges WHERE period = $1 AND group_id = ANY($2)
 		GROUP BY kind, day, resource, cluster, partition
 		ORDER BY cluster, partition, day, resource, kind`, month, members)
 	if err != nil {
-		return fmt.Errorf("read charges: %w", err)
+		return out, fmt.Errorf("read charges: %w", err)
 	}
 	defer rows.Close()
-	parts := map[string]*big.Rat{}
-	var partOrder []string
+	index := map[string]int{}
 	for rows.Next() {
 		var kind, resource, cluster, partition, value string
 		var day time.Time
 		if err := rows.Scan(&kind, &day, &resource, &cluster, &partition, &value); err != nil {
-			return fmt.Errorf("read charges: %w", err)
+			return out, fmt.Errorf("read charges: %w", err)
 		}
 		_, perUnit := PricedUnit(resource)
 		amount := parseRat(value)
 		amount.Quo(amount, new(big.Rat).SetInt(perUnit))
 		key := cluster + "/" + partition
-		if parts[key] == nil {
-			parts[key] = new(big.Rat)
-			partOrder = append(partOrder, key)
+		i, ok := index[key]
+		if !ok {
+			i = len(out.parts)
+			index[key] = i
+			out.partKeys, out.parts = append(out.partKeys, key), append(out.parts, new(big.Rat))
 		}
-		parts[key].Add(parts[key], amount)
+		out.parts[i].Add(out.parts[i], amount)
 		if kind == LineUsage {
 			f, _ := amount.Float64()
-			w.ByDay = append(w.ByDay, WalkDay{Day: day, Resource: resource, Cluster: cluster, Amount: f})
+			out.days = append(out.days, WalkDay{Day: day, Resource: resource, Cluster: cluster, Amount: f})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read charges: %w", err)
+		return out, fmt.Errorf("read charges: %w", err)
 	}
-	if len(partOrder) == 0 {
-		return nil // nothing charged: nothing to share out
-	}
-	shares := make([]*big.Rat, len(partOrder))
-	for i, k := range partOrder {
-		shares[i] = parts[k]
-	}
-	target := w.UsageMinor + w.LateMinor
-	amounts, err := apportion(target, shares, w.Statement.MinorDigits, func(i int) string {
-		return "the share of partition " + partOrder[i]
-	})
-	if err != nil {
-		return err
-	}
-	for i, k := range partOrder {
-		w.ByPartition = append(w.ByPartition, WalkRow{Key: k, AmountMinor: amounts[i]})
-	}
-	return nil
+	return out, nil
 }
 
 // groupStatementInTx is billable group groupID's statement of month: the final
