@@ -22,8 +22,9 @@ import (
 // Each resource's idle quantity (never below zero: a part that used more than it
 // reserved wasted nothing) is priced at the price of the charge that priced that
 // usage: the charge of the part's own key (day, group, user, cluster, partition,
-// QoS, resource), which holds exactly one rate. Unpriced usage has no waste in
-// money. Rating writes it twice from pricedParts: per job into group_top_jobs (the
+// QoS, resource), which holds exactly one rate — the month's own usage charge, or,
+// for usage that arrived after its month closed, the late charge that billed it.
+// Unpriced usage has no waste in money. Rating writes it twice from pricedParts: per job into group_top_jobs (the
 // dashboards' top jobs by waste) and per group, child and person into the group
 // summaries (UsageRow.Waste: the leaderboards and the efficiency table), so every
 // page adds up the same parts.
@@ -33,22 +34,29 @@ const idleSQL = `CASE WHEN u.resource IN ('cpu', 'memory', 'gpu') THEN greatest(
 
 // pricedParts is the SQL of every usage day part that starts in [from, to) (SQL
 // expressions: site-local month bounds) with its cost and waste in currency, each
-// priced by the usage charge of period (the month's first day) for the part's own
-// key. Storage is not a job and never waste; unassigned and unpriced usage is left
-// out (neither has a price to count).
-func pricedParts(from, to, period string) string {
+// priced by the charges of usage month month (the month's first day) for the part's
+// own key: the usage charge's price, or the late charge's where usage came after
+// the month closed (a key has one rate, so they agree where both exist). The prices
+// are summed per key first, so the join hashes a month's parts against its keys.
+// Storage is not a job and never waste; unassigned and unpriced usage is left out
+// (neither has a price to count).
+func pricedParts(from, to, month string) string {
 	return `
 		SELECT u.source, u.cluster, u.external_id, u.record_start, u.record_end, u.day, u.group_id, u.user_id,
 		       u.job_name, u.partition, u.state, u.resource, u.allocated, u.used,
 		       (u.quantity * c.price / r.per_unit)::float8 AS cost,
 		       (` + idleSQL + ` * c.price / r.per_unit)::float8 AS waste
 		FROM usage u
-		JOIN charges c ON c.period = ` + period + ` AND c.kind = 'usage' AND c.day = u.day AND c.group_id = u.group_id
-		     AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
+		JOIN (SELECT day, group_id, coalesce(user_id, 0) AS user_id, cluster, partition, qos, resource,
+		             coalesce(max(price) FILTER (WHERE kind = 'usage'), max(price)) AS price
+		      FROM charges
+		      WHERE usage_month = ` + month + ` AND group_id IS NOT NULL AND price IS NOT NULL
+		      GROUP BY day, group_id, coalesce(user_id, 0), cluster, partition, qos, resource) c
+		     ON c.day = u.day AND c.group_id = u.group_id AND c.user_id = coalesce(u.user_id, 0) AND c.cluster = u.cluster
 		     AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource
 		JOIN resources r ON r.name = u.resource
 		WHERE u.start_time >= ` + from + ` AND u.start_time < ` + to + ` AND u.group_id IS NOT NULL
-		  AND u.resource <> 'storage' AND c.price IS NOT NULL`
+		  AND u.resource <> 'storage'`
 }
 
 // UsageRow is a member's or subgroup's usage over a window, from the rollups.

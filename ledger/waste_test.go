@@ -125,4 +125,32 @@ func TestWasteIsPricedAtEachJobsOwnRates(t *testing.T) {
 			t.Errorf("the unmeasured GPU job costs %v and wastes %v, want 4 and 0", j.Cost, j.Waste)
 		}
 	}
+
+	// Usage that comes after its month closed is billed by a late charge in the
+	// next open month, and wastes at that charge's rate: Dave's 10 cores at 50% in
+	// October, at lab B's 0.02, waste 0.10.
+	if _, _, err := s.l.Close(s.ctx, "finance", oct); err != nil {
+		t.Fatal(err)
+	}
+	late := hour("6", "labb", "dave", ledger.ResourceCPU, 10*coreHour, 5*coreHour)
+	late.Start, late.End = late.Start.AddDate(0, 0, 17), late.End.AddDate(0, 0, 17)
+	ingest(t, s, []ledger.Record{late})
+	if _, err := s.l.RatePeriod(s.ctx, "test", nov); err != nil {
+		t.Fatal(err)
+	}
+	users, err := s.l.GroupUsage(s.ctx, labB.ID, oct, nov, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasted := 0.0
+	for _, u := range users {
+		wasted += u.Waste
+	}
+	if !near(wasted, 1.1) { // Carol's 1.00 and Dave's 0.10
+		t.Errorf("lab B wasted %v in October with the late job, want 1.10", wasted)
+	}
+	top, err = s.l.TopJobs(s.ctx, labB.ID, oct, nov, true, 10)
+	if err != nil || len(top) != 2 || top[1].ExternalID != "6" || !near(top[1].Waste, 0.1) {
+		t.Errorf("lab B's top jobs by waste with the late one: %+v, %v", top, err)
+	}
 }

@@ -34,17 +34,22 @@ func TestWasteAgreesAcrossPages(t *testing.T) {
 		t.Run(w.period, func(t *testing.T) {
 			// Every job's waste, from its day parts: idle cores, memory above its
 			// peak and idle GPUs (used = allocated where GPU use is not measured),
-			// never below zero, each at the price of the charge of its own key.
+			// never below zero, each at the price of the charge of its own key
+			// (one part at a time here; the ledger hashes them by key).
 			rows, err := f.l.Pool().Query(ctx, `
 				SELECT coalesce(us.login, ''), u.cluster, u.external_id, u.record_start, u.resource,
 				       u.allocated, u.used, c.price::float8, r.per_unit::float8
 				FROM usage u
-				JOIN charges c ON c.period = date_trunc('month', u.day)::date AND c.kind = 'usage' AND c.day = u.day
-				     AND c.group_id = u.group_id AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
-				     AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource
+				-- the usage charge of the part's key, or the late one for usage that
+				-- came after its month closed
+				JOIN LATERAL (SELECT c.price FROM charges c
+				     WHERE c.usage_month = date_trunc('month', u.day)::date AND c.day = u.day
+				       AND c.group_id = u.group_id AND coalesce(c.user_id, 0) = coalesce(u.user_id, 0) AND c.cluster = u.cluster
+				       AND c.partition = u.partition AND c.qos = u.qos AND c.resource = u.resource AND c.price IS NOT NULL
+				     ORDER BY c.kind = 'usage' DESC, c.period DESC LIMIT 1) c ON true
 				JOIN resources r ON r.name = u.resource
 				LEFT JOIN users us ON us.id = u.user_id
-				WHERE u.start_time >= $1 AND u.start_time < $2 AND c.price IS NOT NULL`, w.from, w.to)
+				WHERE u.start_time >= $1 AND u.start_time < $2`, w.from, w.to)
 			if err != nil {
 				t.Fatal(err)
 			}
