@@ -108,6 +108,22 @@ func TestStatementWalk(t *testing.T) {
 			t.Errorf("%s: the days add up to %.4f, the month's own usage is %d", c.month, days, c.usage)
 		}
 	}
+	// A new rating is seen at once: the cached charge sums are the old generation's.
+	ingest(t, s, []ledger.Record{job("8", "lab", "new", "normal", time.Date(2026, 10, 6, 0, 0, 0, 0, time.UTC), 100)})
+	if _, err := s.l.RatePeriod(s.ctx, "test", day("2026-10-01")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.l.StatementWalk(s.ctx, lab.ID, day("2026-10-01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts int64
+	for _, r := range w.ByPartition {
+		parts += r.AmountMinor
+	}
+	if w.UsageMinor != 350 || parts != 380 || w.Statement.TotalMinor != 5370 {
+		t.Errorf("after rating again: usage %d, partitions %d, total %d; want 350, 380, 5370", w.UsageMinor, parts, w.Statement.TotalMinor)
+	}
 	if _, err := s.l.StatementWalk(s.ctx, dept.ID, day("2026-10-01")); !errors.Is(err, ledger.ErrConflict) {
 		t.Errorf("a group that is not billable has no walk: %v", err)
 	}
