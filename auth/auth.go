@@ -54,6 +54,8 @@ type Principal struct {
 	Finance     bool
 	Method      string   // how they signed in: oidc, proxy, demo, or token
 	Scopes      []string // API tokens only: read, write, ingest
+	TokenID     int64    // API tokens only: the token's id (rate limits, logs)
+	Binding     Binding  // API tokens only: the source and host it may report for, if bound
 	CSRF        string   // the session's CSRF token; empty for API tokens
 	Memberships []Membership
 }
@@ -347,19 +349,62 @@ type Token struct {
 	Name       string
 	Prefix     string
 	Scopes     []string
+	Binding    Binding
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
 }
 
+// Binding ties an ingest token to one source and one cluster or host: the ingest
+// API refuses its records for any other, so a machine's token, if stolen, reports
+// only for that machine. The zero Binding is unbound.
+type Binding struct {
+	Source  string
+	Cluster string
+}
+
+// Bound reports whether the binding restricts anything.
+func (b Binding) Bound() bool { return b.Source != "" }
+
+func (b Binding) String() string {
+	if !b.Bound() {
+		return ""
+	}
+	return b.Source + "/" + b.Cluster
+}
+
 // Scopes a token may have.
 var Scopes = []string{"read", "write", "ingest"}
 
-// CreateToken makes an API token for a user and returns its secret, which is
-// shown once: only its hash is kept.
+// TokenRequest is what a new API token is to be.
+type TokenRequest struct {
+	Name    string
+	Scopes  []string
+	Expires *time.Time // nil: never
+	Binding Binding    // zero: unbound; else only with the ingest scope
+}
+
+// maxBindingSource and maxBindingCluster bound a binding (the ingest API's own
+// bounds: usagebatch.MaxNameBytes and MaxShortBytes).
+const (
+	maxBindingSource  = 32
+	maxBindingCluster = 256
+)
+
+// CreateToken makes an unbound API token for a user and returns its secret,
+// which is shown once: only its hash is kept.
 func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scopes []string, expires *time.Time) (string, int64, error) {
-	name = strings.TrimSpace(name)
+	return s.IssueToken(ctx, userID, TokenRequest{Name: name, Scopes: scopes, Expires: expires})
+}
+
+// IssueToken makes an API token as req says and returns its secret, which is
+// shown once (only its hash is kept), and its id. A binding needs both a source
+// and a cluster, and the ingest scope: it only restricts ingest.
+func (s *Store) IssueToken(ctx context.Context, userID int64, req TokenRequest) (string, int64, error) {
+	name := strings.TrimSpace(req.Name)
+	scopes := req.Scopes
+	b := Binding{Source: strings.TrimSpace(req.Binding.Source), Cluster: strings.TrimSpace(req.Binding.Cluster)}
 	switch {
 	case name == "":
 		return "", 0, fmt.Errorf("%w: a token needs a name", ErrInvalid)
@@ -375,11 +420,26 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scop
 			return "", 0, fmt.Errorf("%w: unknown scope %q (one of %s)", ErrInvalid, sc, strings.Join(Scopes, ", "))
 		}
 	}
+	var boundSource, boundCluster any // NULL unless bound
+	if b.Source != "" || b.Cluster != "" {
+		switch {
+		case b.Source == "" || b.Cluster == "":
+			return "", 0, fmt.Errorf("%w: a binding names both a source and a cluster or host", ErrInvalid)
+		case !slices.Contains(scopes, "ingest"):
+			return "", 0, fmt.Errorf("%w: only a token with the ingest scope can be bound to a source and host", ErrInvalid)
+		case len(b.Source) > maxBindingSource || len(b.Cluster) > maxBindingCluster:
+			return "", 0, fmt.Errorf("%w: a binding's source is at most %d bytes and its cluster %d", ErrInvalid, maxBindingSource, maxBindingCluster)
+		case !utf8.ValidString(b.Source+b.Cluster) || strings.ContainsFunc(b.Source+b.Cluster, unicode.IsControl):
+			return "", 0, fmt.Errorf("%w: a binding's source and cluster are text without control characters", ErrInvalid)
+		}
+		boundSource, boundCluster = b.Source, b.Cluster
+	}
 	secret := randomToken("pat_")
 	var id int64
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, userID, name, hash(secret), secret[:10], scopes, expires).Scan(&id)
+		INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, expires_at, bound_source, bound_cluster)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		userID, name, hash(secret), secret[:10], scopes, req.Expires, boundSource, boundCluster).Scan(&id)
 	if err != nil {
 		return "", 0, fmt.Errorf("create token: %w", err)
 	}
@@ -389,15 +449,20 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name string, scop
 // TokenPrincipal returns the principal of a live API token, or ErrNoSession.
 func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*Principal, error) {
 	p := &Principal{Method: "token"}
+	var source, cluster *string
 	err := s.pool.QueryRow(ctx, `
 		UPDATE api_tokens SET last_used_at = $2
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
-		RETURNING user_id, scopes`, hash(secret), s.now()).Scan(&p.UserID, &p.Scopes)
+		RETURNING id, user_id, scopes, bound_source, bound_cluster`, hash(secret), s.now()).
+		Scan(&p.TokenID, &p.UserID, &p.Scopes, &source, &cluster)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)
+	}
+	if source != nil && cluster != nil {
+		p.Binding = Binding{Source: *source, Cluster: *cluster}
 	}
 	return p, s.fill(ctx, p)
 }
@@ -405,14 +470,16 @@ func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*Principal, 
 // Tokens lists a user's tokens, newest first.
 func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, name, prefix, scopes, created_at, last_used_at, expires_at, revoked_at
+		SELECT id, name, prefix, scopes, coalesce(bound_source, ''), coalesce(bound_cluster, ''),
+		       created_at, last_used_at, expires_at, revoked_at
 		FROM api_tokens WHERE user_id = $1 ORDER BY id DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
 		var t Token
-		err := r.Scan(&t.ID, &t.Name, &t.Prefix, &t.Scopes, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt)
+		err := r.Scan(&t.ID, &t.Name, &t.Prefix, &t.Scopes, &t.Binding.Source, &t.Binding.Cluster,
+			&t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt)
 		return t, err
 	})
 }

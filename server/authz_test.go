@@ -144,6 +144,7 @@ var expectations = map[string]struct {
 	"GET /api/v1/groups/{group}/leaderboard":         {"/api/v1/groups/lab-a/leaderboard", "AAAAHHL"},
 	"GET /api/v1/groups/{group}/statements/{period}": {"/api/v1/groups/lab-a/statements/2026-10", "AAAFHHL"},
 	"GET /api/v1/groups/{group}/estimate":            {"/api/v1/groups/lab-a/estimate?cluster=hpc&cpus=4&hours=2", "AAAAHHL"},
+	"POST /api/v1/usage":                             {"/api/v1/usage", "AFFFFFL"}, // admins only; the test's form is not JSON: 415
 }
 
 func outcome(resp *http.Response) byte {

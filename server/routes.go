@@ -109,6 +109,7 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/groups/{group}/leaderboard", groupView, "read", s.apiLeaderboard},
 		{"GET", "/api/v1/groups/{group}/statements/{period}", groupManage, "read", s.apiStatement},
 		{"GET", "/api/v1/groups/{group}/estimate", groupView, "read", s.apiEstimate},
+		{"POST", "/api/v1/usage", signedIn, "ingest", s.ingestUsage}, // admins only: see api_ingest.go
 	}
 }
 
