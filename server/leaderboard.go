@@ -48,12 +48,6 @@ type boardData struct {
 	userUsage, childUsage []ledger.UsageRow
 }
 
-// boardSpend reads the leaderboards' figures for a request (the API's leaderboard
-// reads them too).
-func (s *Server) boardSpend(r *http.Request, g ledger.Group, win window) (boardData, error) {
-	return s.readBoard(r.Context(), g, win)
-}
-
 // readBoard reads the leaderboards' figures, the four reads at once.
 func (s *Server) readBoard(ctx context.Context, g ledger.Group, win window) (d boardData, err error) {
 	var eg errgroup.Group
@@ -75,7 +69,8 @@ func (s *Server) readBoard(ctx context.Context, g ledger.Group, win window) (d b
 }
 
 // loadBoard reads everything the leaderboard shows for p: the figures, the
-// breadcrumbs, and the names of the people and subgroups on it.
+// breadcrumbs, and the names of the people and subgroups on it. The API's
+// leaderboard loads the same.
 func (s *Server) loadBoard(ctx context.Context, p *auth.Principal, g ledger.Group, win window) (boardInput, error) {
 	d := boardInput{Group: g, Viewer: p.UserID, Names: p.CanSeeMembers(g.Path, s.openLeaderboard(ctx, g)),
 		Period: win.Label, Query: win.query(), Money: s.tableMoney()}

@@ -91,21 +91,10 @@ func (b *boardRow) metric(sortKey string) float64 {
 	return b.spend
 }
 
-// boardTable ranks the members (byUser) or the subgroups by sortKey, largest
-// first; ties by name, then id, so the order never depends on a map's.
-func boardTable(d boardInput, byUser bool, sortKey string) views.Table {
-	t := views.Table{ID: "subgroups", Title: "Subgroups", Empty: "No subgroups used anything in this period.",
-		Head:    []string{"#", "Group", "Spend", "Change", "Core-hours", "GPU-hours", "Storage (TB-months)", "CPU efficiency", "Waste"},
-		Numeric: []bool{true, false, true, true, true, true, true, true, true}, NameCol: 1,
-		DataHead: []string{"rank", "group", "group_name", "spend", "previous_spend", "change", "core_hours", "gpu_hours",
-			"storage_tb_months", "cpu_efficiency", "waste"},
-		DataNumeric: []bool{true, false, false, true, true, true, true, true, true, true, true}}
-	if byUser {
-		t.ID, t.Title, t.Head[1], t.Empty = "members", "Members", "Person", "Nobody used anything in this period."
-		t.Note = wasteNote
-		t.DataHead = append([]string{"rank", "login", "name"}, t.DataHead[3:]...)
-	}
-	rows := boardRows(d, byUser)
+// rankedBoard keeps the rows that spent or used anything, ranked by sortKey,
+// largest first; ties by the name shown, then id, so the order never depends on a
+// map's.
+func rankedBoard(rows map[int64]*boardRow, sortKey string) []*boardRow {
 	list := make([]*boardRow, 0, len(rows))
 	for _, b := range rows {
 		if b.spend != 0 || b.usage.CoreHours != 0 || b.usage.GPUHours != 0 || b.usage.StorageTBMonths != 0 {
@@ -122,8 +111,24 @@ func boardTable(d boardInput, byUser bool, sortKey string) views.Table {
 		}
 		return a.id < b.id
 	})
+	return list
+}
+
+// boardTable is the members' (byUser) or the subgroups' table, ranked by sortKey.
+func boardTable(d boardInput, byUser bool, sortKey string) views.Table {
+	t := views.Table{ID: "subgroups", Title: "Subgroups", Empty: "No subgroups used anything in this period.",
+		Head:    []string{"#", "Group", "Spend", "Change", "Core-hours", "GPU-hours", "Storage (TB-months)", "CPU efficiency", "Waste"},
+		Numeric: []bool{true, false, true, true, true, true, true, true, true}, NameCol: 1,
+		DataHead: []string{"rank", "group", "group_name", "spend", "previous_spend", "change", "core_hours", "gpu_hours",
+			"storage_tb_months", "cpu_efficiency", "waste"},
+		DataNumeric: []bool{true, false, false, true, true, true, true, true, true, true, true}}
+	if byUser {
+		t.ID, t.Title, t.Head[1], t.Empty = "members", "Members", "Person", "Nobody used anything in this period."
+		t.Note = wasteNote
+		t.DataHead = append([]string{"rank", "login", "name"}, t.DataHead[3:]...)
+	}
 	money := d.Money
-	for i, b := range list {
+	for i, b := range rankedBoard(boardRows(d, byUser), sortKey) {
 		change, changeData := "new", ""
 		switch {
 		case b.prevSpend != 0:
