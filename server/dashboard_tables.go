@@ -115,7 +115,8 @@ func buildEfficiencyTable(all []ledger.UsageRow, names rowNames, byUser bool, li
 	if len(rows) > limit {
 		t.More, rows = len(rows)-limit, rows[:limit]
 	}
-	ratio := func(v float64, of float64) string {
+	// An efficiency with nothing reserved is no figure: an empty cell.
+	effData := func(v float64, of float64) string {
 		if of == 0 {
 			return ""
 		}
@@ -127,8 +128,8 @@ func buildEfficiencyTable(all []ledger.UsageRow, names rowNames, byUser bool, li
 			Cells: []string{n.name, number(u.CoreHours), percent(u.CPUEfficiency()), number(u.GPUHours),
 				percent(u.MemEfficiency()), ledger.GroupThousands(strconv.FormatInt(u.Jobs, 10)), money.text(u.Waste)},
 			Hint: hint(u),
-			Data: []string{n.id, n.name, quantity(u.CoreHours), ratio(u.CPUEfficiency(), u.CoreHours), quantity(u.GPUHours),
-				ratio(u.MemEfficiency(), u.MemGBHours), strconv.FormatInt(u.Jobs, 10), money.data(u.Waste)}})
+			Data: []string{n.id, n.name, quantity(u.CoreHours), effData(u.CPUEfficiency(), u.CoreHours), quantity(u.GPUHours),
+				effData(u.MemEfficiency(), u.MemGBHours), strconv.FormatInt(u.Jobs, 10), money.data(u.Waste)}})
 	}
 	return t
 }
@@ -169,7 +170,7 @@ func buildTopJobsTable(jobs []ledger.TopJob, users map[int64]ledger.User, viewer
 		t.DataHead = append(t.DataHead, "cpu_efficiency", "memory_efficiency")
 		t.DataNumeric = append(t.DataNumeric, true, true)
 	}
-	ratio := func(f *float64) string {
+	effData := func(f *float64) string {
 		if f == nil {
 			return ""
 		}
@@ -191,7 +192,7 @@ func buildTopJobsTable(jobs []ledger.TopJob, users map[int64]ledger.User, viewer
 				j.End.In(loc).Format(time.RFC3339), j.State, money.data(j.Cost), money.data(j.Waste)}}
 		if byWaste {
 			row.Cells = append(row.Cells, ptrPercent(j.CPUEff), ptrPercent(j.MemEff))
-			row.Data = append(row.Data, ratio(j.CPUEff), ratio(j.MemEff))
+			row.Data = append(row.Data, effData(j.CPUEff), effData(j.MemEff))
 		}
 		t.Rows = append(t.Rows, row)
 	}

@@ -132,8 +132,8 @@ func boardTable(d boardInput, byUser bool, sortKey string) views.Table {
 		change, changeData := "new", ""
 		switch {
 		case b.prevSpend != 0:
-			ratio := (b.spend - b.prevSpend) / b.prevSpend
-			change, changeData = strings.Replace(fmt.Sprintf("%+.0f%%", ratio*100), "-", "−", 1), decimalFloat(ratio, 4)
+			rel := (b.spend - b.prevSpend) / b.prevSpend
+			change, changeData = strings.Replace(fmt.Sprintf("%+.0f%%", rel*100), "-", "−", 1), decimalFloat(rel, 4)
 		case b.spend == 0:
 			change = "–"
 		}
