@@ -24,20 +24,21 @@ import (
 // usage: the charge of the part's own key (day, group, user, cluster, partition,
 // QoS, resource), which holds exactly one rate — the month's own usage charge, or,
 // for usage that arrived after its month closed, the late charge that billed it.
-// Unpriced usage has no waste in money. Rating writes it twice from pricedParts: per job into group_top_jobs (the
-// dashboards' top jobs by waste) and per group, child and person into the group
-// summaries (UsageRow.Waste: the leaderboards and the efficiency table), so every
-// page adds up the same parts.
+// Unpriced usage has no waste in money. Rating writes it twice from pricedParts:
+// per job into group_top_jobs (the dashboards' top jobs by waste) and per group,
+// child and person into the group summaries (UsageRow.Waste: the leaderboards and
+// the efficiency table), so every page adds up the same parts.
 
 // idleSQL is a usage day part u's wasted quantity in base units.
 const idleSQL = `CASE WHEN u.resource IN ('cpu', 'memory', 'gpu') THEN greatest(u.allocated - u.used, 0) ELSE 0 END`
 
 // pricedParts is the SQL of every usage day part that starts in [from, to) (SQL
 // expressions: site-local month bounds) with its cost and waste in currency, each
-// priced by the charges of usage month month (the month's first day) for the part's
-// own key: the usage charge's price, or the late charge's where usage came after
-// the month closed (a key has one rate, so they agree where both exist). The prices
-// are summed per key first, so the join hashes a month's parts against its keys.
+// priced by the charges whose usage month is month (an SQL expression: the month's
+// first day) for the part's own key: the usage charge's price, or the late
+// charge's where usage came after the month closed (a key has one rate, so they
+// agree where both exist). The charges are grouped by key first, one price each,
+// so the join hashes a month's parts against its keys and never counts a part twice.
 // Storage is not a job and never waste; unassigned and unpriced usage is left out
 // (neither has a price to count).
 func pricedParts(from, to, month string) string {
