@@ -159,19 +159,18 @@ func (s *Server) ingestUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badInputf("%s", err)
 	}
-	if err := checkBinding(p, raws); err != nil {
-		s.log.Warn("ingest refused: a bound token reported for another source or host",
-			"token", p.TokenID, "login", p.Login, "binding", p.Binding.String(), "err", err)
-		return err
-	}
-
 	select {
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
 	case <-r.Context().Done():
 		return fmt.Errorf("ingest: waiting for a slot: %w", r.Context().Err())
 	}
-	batch, rejected := decodeBatch(p.Binding, raws)
+	batch, rejected, names := decodeBatch(p.Binding, raws)
+	if err := checkBinding(p, names); err != nil {
+		s.log.Warn("ingest refused: a bound token reported for another source or host",
+			"token", p.TokenID, "login", p.Login, "binding", p.Binding.String(), "err", err)
+		return err
+	}
 	c, err := s.ledger.Ingest(r.Context(), batch)
 	if err != nil {
 		return fmt.Errorf("ingest %d records from %s: %w", len(raws), p.Login, err)
@@ -224,19 +223,21 @@ func readBatchBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // keeps it (an agent spools it) until an admin fixes the token. A record whose
 // source or cluster cannot be read is not refused here: it is quarantined under
 // the token's own.
-func checkBinding(p *auth.Principal, raws []json.RawMessage) error {
+func checkBinding(p *auth.Principal, names []recordNames) error {
 	if !p.Binding.Bound() {
 		return nil
 	}
-	for i, raw := range raws {
-		source, cluster := usagebatch.Names(raw)
-		if (source != "" && source != p.Binding.Source) || (cluster != "" && cluster != p.Binding.Cluster) {
+	for i, n := range names {
+		if (n.source != "" && n.source != p.Binding.Source) || (n.cluster != "" && n.cluster != p.Binding.Cluster) {
 			return forbiddenf("this token reports only for source %q on %q; record %d is for source %q on %q, so the batch is refused",
-				p.Binding.Source, p.Binding.Cluster, i, clipName(source), clipName(cluster))
+				p.Binding.Source, p.Binding.Cluster, i, clipName(n.source), clipName(n.cluster))
 		}
 	}
 	return nil
 }
+
+// recordNames are the source and cluster a record names ("" where unreadable).
+type recordNames struct{ source, cluster string }
 
 func clipName(s string) string {
 	if len(s) > 64 {
@@ -247,17 +248,21 @@ func clipName(s string) string {
 
 // decodeBatch turns each raw record into a ledger record, or into a reject with
 // its raw JSON and the reason, filed under the source and cluster it names (else
-// the token's binding, else "api" and "unknown").
-func decodeBatch(b auth.Binding, raws []json.RawMessage) (ledger.Batch, []ingestRejected) {
+// the token's binding, else "api" and "unknown"); and says what each record names,
+// for checkBinding.
+func decodeBatch(b auth.Binding, raws []json.RawMessage) (ledger.Batch, []ingestRejected, []recordNames) {
 	batch := ledger.Batch{Records: make([]ledger.Record, 0, len(raws))}
 	rejected := []ingestRejected{}
+	names := make([]recordNames, len(raws))
 	for i, raw := range raws {
 		rec, err := usagebatch.DecodeRecord(raw)
 		if err == nil {
 			batch.Records = append(batch.Records, rec.LedgerRecord(string(raw)))
+			names[i] = recordNames{rec.Source, rec.Cluster}
 			continue
 		}
 		source, cluster := usagebatch.Names(raw)
+		names[i] = recordNames{source, cluster}
 		if _, ok := ledger.MappingKind(source); !ok {
 			source = ledger.SourceAPI
 			if b.Bound() {
@@ -274,5 +279,5 @@ func decodeBatch(b auth.Binding, raws []json.RawMessage) (ledger.Batch, []ingest
 		batch.Rejects = append(batch.Rejects, usagebatch.Reject(raw, reason, source, cluster))
 		rejected = append(rejected, ingestRejected{Index: i, Reason: err.Error()})
 	}
-	return batch, rejected
+	return batch, rejected, names
 }
