@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: bench-web bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
+.PHONY: bench-ingest-api bench-web bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -58,6 +58,10 @@ bench:
 # 2 million usage rows through Ingest vs a raw COPY of the same rows.
 bench-ingest:
 	$(GO) run ./internal/cmd/benchingest
+
+# The ingest API: one server on 127.0.0.1, 100 pushers posting gzipped batches for 30 s.
+bench-ingest-api:
+	$(GO) run ./internal/cmd/benchingestapi
 
 # The benchmark institution (10 million jobs) into a throwaway database, timed.
 bench-seed:
