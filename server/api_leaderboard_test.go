@@ -12,7 +12,7 @@ import (
 
 // TestAPILeaderboardAgreesWithPage: one number. The API's leaderboard has the
 // leaderboard page download's figures, line for line in the same order, for one
-// who sees names and one who does not.
+// who sees names and one who does not, ranked by spend and by other sorts.
 func TestAPILeaderboardAgreesWithPage(t *testing.T) {
 	f := newFixture(t)
 	apiInstitution(t, f)
@@ -20,9 +20,10 @@ func TestAPILeaderboardAgreesWithPage(t *testing.T) {
 	columns := map[string]string{"rank": "rank", "spend": "spend", "prev_spend": "previous_spend", "change": "change",
 		"core_hours": "core_hours", "gpu_hours": "gpu_hours", "storage_tb_months": "storage_tb_months",
 		"cpu_efficiency": "cpu_efficiency", "waste": "waste"}
-	for _, login := range []string{"pi-a", "mem-a"} {
+	for _, c := range []struct{ login, sort string }{{"pi-a", "spend"}, {"mem-a", "spend"}, {"pi-a", "waste"}, {"mem-a", "core"}} {
+		login, query := c.login, "?period=2026-11&sort="+c.sort
 		who := signedIn(t, f, login)
-		resp, body := who.get("/api/v1/groups/lab-a/leaderboard?period=2026-11")
+		resp, body := who.get("/api/v1/groups/lab-a/leaderboard" + query)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: api leaderboard: %d %s", login, resp.StatusCode, body)
 		}
@@ -32,7 +33,7 @@ func TestAPILeaderboardAgreesWithPage(t *testing.T) {
 		}
 		out := map[string][]map[string]any{"members": lists.Members, "subgroups": lists.Subgroups}
 		for board, id := range map[string]string{"members": "login", "subgroups": "group"} {
-			resp, body := who.get("/groups/lab-a/leaderboard?period=2026-11&csv=" + board)
+			resp, body := who.get("/groups/lab-a/leaderboard" + query + "&csv=" + board)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: page %s: %d %s", login, board, resp.StatusCode, body)
 			}

@@ -99,6 +99,7 @@ var apiCases = []apiCase{
 	{"usage-empty", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?period=custom&from=2026-09-01&to=2026-09-30", 200},
 	{"leaderboard", "/api/v1/groups/{group}/leaderboard", "pi-a", "/api/v1/groups/lab-a/leaderboard?period=2026-11", 200},
 	{"leaderboard-names-hidden", "/api/v1/groups/{group}/leaderboard", "mem-a", "/api/v1/groups/lab-a/leaderboard?period=2026-11", 200},
+	{"leaderboard-by-waste", "/api/v1/groups/{group}/leaderboard", "pi-a", "/api/v1/groups/lab-a/leaderboard?period=2026-11&sort=waste", 200},
 	{"statement-final", "/api/v1/groups/{group}/statements/{period}", "pi-a", "/api/v1/groups/lab-a/statements/2026-10", 200},
 	{"statement-draft", "/api/v1/groups/{group}/statements/{period}", "pi-a", "/api/v1/groups/lab-a/statements/2026-11", 200},
 	{"estimate", "/api/v1/groups/{group}/estimate", "mem-a", "/api/v1/groups/lab-a/estimate?cluster=gpu&partition=a100&cpus=8&gpus=2&memory_gb=64&hours=1.5", 200},
@@ -114,6 +115,7 @@ var apiCases = []apiCase{
 	{"error-400-by", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?by=weekday", 400},
 	{"error-400-format", "/api/v1/groups/{group}/usage", "pi-a", "/api/v1/groups/lab-a/usage?format=xml", 400},
 	{"error-400-period", "/api/v1/groups/{group}/leaderboard", "pi-a", "/api/v1/groups/lab-a/leaderboard?period=2026-13", 400},
+	{"error-400-sort", "/api/v1/groups/{group}/leaderboard", "pi-a", "/api/v1/groups/lab-a/leaderboard?sort=loudest", 400},
 	{"error-400-estimate", "/api/v1/groups/{group}/estimate", "pi-a", "/api/v1/groups/lab-a/estimate?cluster=hpc&cpus=-1&hours=1", 400},
 	{"error-400-estimate-required", "/api/v1/groups/{group}/estimate", "pi-a", "/api/v1/groups/lab-a/estimate?cpus=4", 400},
 }

@@ -100,7 +100,7 @@ type apiUsageItem struct {
 	Unit     string `json:"unit,omitempty"`
 }
 
-// apiLeaderboard is GET /api/v1/groups/{group}/leaderboard, ranked by spend.
+// apiLeaderboard is GET /api/v1/groups/{group}/leaderboard, ranked as ?sort= asks.
 type apiLeaderboard struct {
 	Group      string             `json:"group"`
 	GroupName  string             `json:"group_name"`
@@ -109,6 +109,7 @@ type apiLeaderboard struct {
 	PrevFrom   string             `json:"prev_from"` // the window "change" compares with
 	PrevTo     string             `json:"prev_to"`
 	Currency   string             `json:"currency"`
+	Sort       string             `json:"sort"` // what the lines are ranked by: spend, core, gpu, storage, efficiency or waste
 	NamesShown bool               `json:"names_shown"`
 	Members    []apiBoardMember   `json:"members"`
 	Subgroups  []apiBoardSubgroup `json:"subgroups"`
