@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,44 @@ func TestIngestAPITokenBinding(t *testing.T) {
 	toks, err := f.auth.Tokens(ctx, id)
 	if err != nil || len(toks) != 1 || toks[0].Binding != (auth.Binding{Source: "cgroup", Cluster: "h"}) {
 		t.Fatalf("tokens %+v, %v: want one bound to cgroup/h (trimmed)", toks, err)
+	}
+}
+
+// The tokens page offers ingest and binding to admins only, and makes bound tokens.
+func TestIngestAPITokensPage(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	postForm := func(login string, form url.Values) (int, string) {
+		tok, csrf := f.session(t, login)
+		form.Set("csrf", csrf)
+		req, _ := http.NewRequest("POST", f.srv.URL+"/tokens", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "parsimony_session", Value: tok})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := postForm("admin", url.Values{"name": {"agent ws-07"}, "scope": {"ingest"}, "bound_source": {"cgroup"}, "bound_cluster": {"ws-07"}})
+	if code != 200 || !strings.Contains(body, "cgroup/ws-07") || !strings.Contains(body, `data-testid="token-binding"`) {
+		t.Fatalf("admin's bound token: %d", code)
+	}
+	adminID, _ := f.auth.UserID(t.Context(), "admin")
+	toks, err := f.auth.Tokens(t.Context(), adminID)
+	if err != nil || len(toks) != 1 || toks[0].Binding != (auth.Binding{Source: "cgroup", Cluster: "ws-07"}) {
+		t.Fatalf("tokens %+v %v", toks, err)
+	}
+	if code, _ := postForm("admin", url.Values{"name": {"x"}, "scope": {"read"}, "bound_source": {"cgroup"}, "bound_cluster": {"ws-07"}}); code != 400 {
+		t.Errorf("a bound read token: %d, want 400", code)
+	}
+	if code, _ := postForm("mem-a", url.Values{"name": {"x"}, "scope": {"ingest"}}); code != 400 {
+		t.Errorf("a member's ingest token: %d, want 400", code)
+	}
+	memTok, _ := f.session(t, "mem-a")
+	if _, body := getAs(t, f.srv.URL+"/tokens", memTok); strings.Contains(body, `value="ingest"`) || strings.Contains(body, "token-binding") {
+		t.Error("a member is offered the ingest scope or a binding")
 	}
 }

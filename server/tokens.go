@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parsimony-hpc/parsimony/auth"
+	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/views"
 )
 
@@ -25,8 +27,9 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created st
 	if err != nil {
 		return err
 	}
-	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created,
-		Table: views.Table{Title: "Your tokens", Head: []string{"Name", "Starts with", "Scopes", "Created", "Last used", "State"},
+	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created, Ingest: p.Admin,
+		Sources: []string{ledger.SourceCgroup, ledger.SourceSlurm, ledger.SourceK8s, ledger.SourceStorage, ledger.SourceAPI},
+		Table: views.Table{Title: "Your tokens", Head: []string{"Name", "Starts with", "Scopes", "Bound to", "Created", "Last used", "State"},
 			Empty: "No tokens yet."}}
 	for _, t := range tokens {
 		state := "active"
@@ -37,7 +40,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created st
 		}
 		created := t.CreatedAt
 		page.Table.Rows = append(page.Table.Rows, views.Row{Cells: []string{t.Name, t.Prefix + "…", strings.Join(t.Scopes, ", "),
-			since(&created), since(t.LastUsedAt), state}})
+			t.Binding.String(), since(&created), since(t.LastUsedAt), state}})
 	}
 	return s.render(w, r, views.Tokens(page))
 }
@@ -47,7 +50,14 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return &badInput{"the form cannot be read"}
 	}
-	secret, _, err := s.auth.CreateToken(r.Context(), p.UserID, r.FormValue("name"), r.Form["scope"], nil)
+	scopes := r.Form["scope"]
+	// Only admins' tokens may send usage (api_ingest.go): an ingest scope
+	// for anyone else would be a token that cannot do what it says.
+	if slices.Contains(scopes, "ingest") && !p.Admin {
+		return &badInput{"only admins' tokens may have the ingest scope"}
+	}
+	secret, _, err := s.auth.IssueToken(r.Context(), p.UserID, auth.TokenRequest{Name: r.FormValue("name"), Scopes: scopes,
+		Binding: auth.Binding{Source: r.FormValue("bound_source"), Cluster: r.FormValue("bound_cluster")}})
 	if errors.Is(err, auth.ErrInvalid) {
 		// Only the store's own reasons are shown; a database's text never is.
 		return &badInput{strings.TrimPrefix(err.Error(), auth.ErrInvalid.Error()+": ")}
