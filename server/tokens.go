@@ -27,7 +27,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, created st
 	if err != nil {
 		return err
 	}
-	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created, Ingest: p.Admin,
+	page := views.TokensPage{Layout: s.layout(r, "API tokens"), New: created, NoIngest: !p.Admin,
 		Sources: []string{ledger.SourceCgroup, ledger.SourceSlurm, ledger.SourceK8s, ledger.SourceStorage, ledger.SourceAPI},
 		Table: views.Table{Title: "Your tokens", Head: []string{"Name", "Starts with", "Scopes", "Bound to", "Created", "Last used", "State"},
 			Empty: "No tokens yet."}}

@@ -15,10 +15,10 @@ type TokensPage struct {
 	New    string // a token just created: shown once
 	Table  Table
 	Revoke []TokenRevoke
-	// Ingest offers the ingest scope and binding a token to one source and host
-	// (docs/ingest-api.md): only admins' tokens may send usage.
-	Ingest  bool
-	Sources []string // the sources a token can be bound to
+	// NoIngest hides the ingest scope and the binding of a token to one source
+	// and host (docs/ingest-api.md): only admins' tokens may send usage.
+	NoIngest bool
+	Sources  []string // the sources a token can be bound to
 }
 
 // TokenRevoke is a revocable token.
@@ -96,7 +96,7 @@ func Tokens(p TokensPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Ingest {
+			if !p.NoIngest {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<label><input type=\"checkbox\" name=\"scope\" value=\"ingest\"> ingest</label>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -106,7 +106,7 @@ func Tokens(p TokensPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if p.Ingest {
+			if !p.NoIngest {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<fieldset data-testid=\"token-binding\"><legend>Bind an ingest token to one machine (optional)</legend><p>A bound token may send usage only for this source and cluster or host; a batch naming another is refused. Leave both empty for an unbound token.</p><label for=\"bound_source\">Source</label> <select id=\"bound_source\" name=\"bound_source\"><option value=\"\">(not bound)</option> ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
