@@ -44,6 +44,7 @@ func commands() []command {
 		{"adjust", "add a manual credit or debit to a group's statement of an open period", runAdjust},
 		{"export", "export a period's statements: csv, json, html, pdf, or Open OnDemand balances", runExport},
 		{"config", "check a configuration file: config check FILE", runConfig},
+		{"token", "create an API token (e.g. an agent's ingest token bound to its host): token create …", runToken},
 		{"healthcheck", "exit 0 if a running server answers ready (for container health checks)", runHealthcheck},
 	}
 }
