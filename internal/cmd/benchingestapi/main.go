@@ -47,7 +47,11 @@ func main() {
 }
 
 func run(ctx context.Context, pushers, batchSize int, duration time.Duration, gz bool, cpuprofile string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("PARSIMONY_DEBUG") != "" {
+		level = slog.LevelDebug // the ledger's timings of each batch's steps
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	db, err := benchdb.Open(ctx, log, "bench_ingest_api", false)
 	if err != nil {
 		return err
