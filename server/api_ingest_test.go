@@ -372,3 +372,30 @@ func TestIngestAPITokensPage(t *testing.T) {
 		t.Error("a member is offered the ingest scope or a binding")
 	}
 }
+
+// A JSON body far over the 64 KiB the form checks allow is the ingest API's to
+// judge: the input-checks middleware leaves it alone.
+func TestIngestAPILargeJSONBody(t *testing.T) {
+	f := newFixture(t)
+	institution(t, f)
+	tok := ingestToken(t, f, "admin", auth.Binding{Source: "cgroup", Cluster: "ws-04"})
+	recs := make([]usagebatch.Record, 0, 2000)
+	var want int64
+	for m := range 1000 {
+		for _, user := range []string{"mem-a", "pi-a"} {
+			recs = append(recs, interval("ws-04", user, m, int64(m%7+1)))
+			want += int64(m%7 + 1)
+		}
+	}
+	body := batchJSON(t, recs...)
+	if len(body) < 256<<10 {
+		t.Fatalf("the body is only %d bytes", len(body))
+	}
+	code, a, _ := post(t, f, tok, body)
+	if code != 200 || a.Read != 2000 || a.Ingested != 2000 {
+		t.Fatalf("a %d-byte batch: %d %+v", len(body), code, a)
+	}
+	if got := cpuOn(t, f.l, "ws-04"); got != want {
+		t.Fatalf("ledger holds %d, want %d", got, want)
+	}
+}
