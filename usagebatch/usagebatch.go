@@ -103,3 +103,31 @@ func (r Record) LedgerRecord(raw string) ledger.Record {
 		Account: r.Account, User: r.User, Partition: r.Partition, QoS: r.QoS, Nodes: r.Nodes,
 		JobName: r.JobName, State: r.State, Attrs: r.Attrs, Raw: raw}
 }
+
+// FromLedger is the record an agent sends for a ledger record: the inverse of
+// LedgerRecord (Raw, which the server fills with what it received, is dropped).
+// Allocated and Used are left out where they equal the defaults the server
+// applies (Quantity and 0), which keeps a batch small and changes nothing.
+func FromLedger(r ledger.Record) Record {
+	out := Record{Source: r.Source, Cluster: r.Cluster, ExternalID: r.ExternalID, Resource: r.Resource,
+		Start: r.Start, End: r.End, Quantity: r.Quantity,
+		User: r.User, Account: r.Account, Partition: r.Partition, QoS: r.QoS, Nodes: r.Nodes,
+		JobName: r.JobName, State: r.State}
+	if r.Allocated != r.Quantity {
+		alloc := r.Allocated
+		out.Allocated = &alloc
+	}
+	if r.Used != 0 {
+		used := r.Used
+		out.Used = &used
+	}
+	if len(r.Attrs) > 0 {
+		// A copy: the batch may be encoded (or spooled) after the caller has
+		// reused its map.
+		out.Attrs = make(map[string]string, len(r.Attrs))
+		for k, v := range r.Attrs {
+			out.Attrs[k] = v
+		}
+	}
+	return out
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
 // valid is a record with every required member, as a map a test can change.
@@ -215,5 +217,66 @@ func TestNamesAndReject(t *testing.T) {
 	long := []byte(`{"x":"` + strings.Repeat("y", MaxRecordBytes) + `"}`)
 	if r := Reject(long, "why", "api", "h"); len(r.Raw) > MaxRecordBytes+64 || !strings.Contains(r.Raw, "cut at") {
 		t.Errorf("a long reject keeps %d bytes", len(r.Raw))
+	}
+}
+
+// FromLedger is LedgerRecord's inverse, through the JSON an agent sends: every
+// field comes back but Raw, whatever the defaults.
+func TestFromLedgerRoundTrip(t *testing.T) {
+	t.Parallel()
+	base := ledger.Record{Source: "cgroup", Cluster: "ws-01", ExternalID: "/user.slice/user-1000.slice", Resource: "cpu",
+		Start: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 3, 10, 30, 0, 0, time.UTC),
+		Quantity: 27, Allocated: 27, User: "ada", Account: "chem"}
+	cases := []struct {
+		name string
+		edit func(r *ledger.Record)
+	}{
+		{"defaults", func(r *ledger.Record) {}},
+		{"allocated and used", func(r *ledger.Record) { r.Allocated, r.Used = 3600, 27 }},
+		{"allocated below quantity", func(r *ledger.Record) { r.Allocated = 0 }},
+		{"used only", func(r *ledger.Record) { r.Used = 5 }},
+		{"every field", func(r *ledger.Record) {
+			r.Partition, r.QoS, r.Nodes, r.JobName, r.State = "p", "q", 2, "j", "RUNNING"
+			r.Attrs = map[string]string{"io_read_bytes": "4096"}
+		}},
+		{"zone kept as an instant", func(r *ledger.Record) { r.End = r.End.In(time.FixedZone("CET", 3600)) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			in := base
+			c.edit(&in)
+			in.Raw = "dropped"
+			b, err := json.Marshal(Batch{Records: []Record{FromLedger(in)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raws, err := Split(b)
+			if err != nil || len(raws) != 1 {
+				t.Fatalf("split: %v", err)
+			}
+			dec, err := DecodeRecord(raws[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := dec.LedgerRecord("")
+			want := in
+			want.Raw = ""
+			if !out.Start.Equal(want.Start) || !out.End.Equal(want.End) {
+				t.Fatalf("times %v–%v, want %v–%v", out.Start, out.End, want.Start, want.End)
+			}
+			out.Start, out.End, want.Start, want.End = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			if fmt.Sprint(out) != fmt.Sprint(want) {
+				t.Errorf("round trip\n got %+v\nwant %+v", out, want)
+			}
+		})
+	}
+	// The record does not share the caller's attribute map.
+	in := base
+	in.Attrs = map[string]string{"a": "1"}
+	out := FromLedger(in)
+	in.Attrs["a"] = "2"
+	if out.Attrs["a"] != "1" {
+		t.Errorf("attrs alias the ledger record's map")
 	}
 }
