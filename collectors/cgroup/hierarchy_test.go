@@ -91,9 +91,9 @@ func TestFindHierarchy(t *testing.T) {
 
 func TestParseMountinfoMalformed(t *testing.T) {
 	for _, in := range []string{
-		"22 1 259:1 / / rw",                  // no separator
-		"22 1 259:1 / / rw - ext4",           // no source
-		"22 1 - ext4 /dev/vda rw",            // too few fields before the separator
+		"22 1 259:1 / / rw",                   // no separator
+		"22 1 259:1 / / rw - ext4",            // no source
+		"22 1 - ext4 /dev/vda rw",             // too few fields before the separator
 		"41 31 0:38 / /x rw shared:1 cgroup2", // separator missing, optional field present
 	} {
 		if _, err := parseMountinfo([]byte(in)); err == nil {

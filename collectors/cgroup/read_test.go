@@ -491,9 +491,9 @@ func TestUIDFromSlice(t *testing.T) {
 
 func TestParseCPUStatIOStat(t *testing.T) {
 	for in, want := range map[string]uint64{
-		"usage_usec 0\n":                                 0,
+		"usage_usec 0\n": 0,
 		"user_usec 5\nusage_usec 18446744073709551615\n": 1<<64 - 1,
-		"usage_usec  12 \n":                              12,
+		"usage_usec  12 \n": 12,
 	} {
 		if got, err := parseCPUStat([]byte(in)); err != nil || got != want {
 			t.Errorf("parseCPUStat(%q) = %d, %v", in, got, err)
