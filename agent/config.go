@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +37,10 @@ type Config struct {
 	// MaxGap is the longest gap between two samples that is integrated
 	// (memory byte-seconds); 0 leaves it to the accountant's default.
 	MaxGap time.Duration
-	// Roots are cgroups accounted besides systemd's user-UID.slice ones
-	// (JupyterHub's systemdspawner units, containers, system.slice/*).
+	// Roots are glob patterns of the cgroups to account, relative to the
+	// hierarchy's root: "user.slice/user-*.slice" (systemd's one slice per
+	// user, the default when empty), "system.slice/jupyter-*.service"
+	// (JupyterHub's systemdspawner), "machine.slice/*" (containers).
 	Roots []string
 	// AllowedCores and AllowedMemoryBytes are each user's share of the machine
 	// where no cgroup limit says it: the allocated side of the records, so an
@@ -49,7 +53,8 @@ type Config struct {
 	SpoolMaxBytes int64
 	// MetricsListen is the address to serve Prometheus metrics on ("" for none).
 	MetricsListen string
-	// NvidiaSMI is the nvidia-smi program for GPU use ("" for no GPUs).
+	// NvidiaSMI is the nvidia-smi program for GPU use: "" looks it up on PATH
+	// (a machine without it has no GPUs), "off" never runs it.
 	NvidiaSMI string
 	// Mountinfo is where the cgroup mounts are found.
 	Mountinfo string
@@ -66,7 +71,6 @@ func Defaults() Config {
 		Window:         time.Hour,
 		StateDir:       "/var/lib/parsimony-agent",
 		SpoolMaxBytes:  DefaultSpoolMaxBytes,
-		NvidiaSMI:      "nvidia-smi",
 		Mountinfo:      "/proc/self/mountinfo",
 		RequestTimeout: 30 * time.Second,
 		ShutdownPush:   5 * time.Second,
@@ -88,7 +92,7 @@ type fileConfig struct {
 	StateDir       string   `toml:"state_dir"`
 	SpoolMaxBytes  any      `toml:"spool_max_bytes"`
 	MetricsListen  string   `toml:"metrics_listen"`
-	NvidiaSMI      *string  `toml:"nvidia_smi"`
+	NvidiaSMI      string   `toml:"nvidia_smi"`
 	Mountinfo      string   `toml:"mountinfo"`
 	RequestTimeout string   `toml:"request_timeout"`
 	ShutdownPush   string   `toml:"shutdown_push"`
@@ -161,9 +165,7 @@ func LoadConfig(path string) (Config, error) {
 	setString(&cfg.StateDir, f.StateDir)
 	setBytes("spool_max_bytes", &cfg.SpoolMaxBytes, f.SpoolMaxBytes)
 	setString(&cfg.MetricsListen, f.MetricsListen)
-	if f.NvidiaSMI != nil {
-		cfg.NvidiaSMI = *f.NvidiaSMI // "" turns GPUs off
-	}
+	setString(&cfg.NvidiaSMI, f.NvidiaSMI)
 	setString(&cfg.Mountinfo, f.Mountinfo)
 	setDuration("request_timeout", &cfg.RequestTimeout, f.RequestTimeout)
 	setDuration("shutdown_push", &cfg.ShutdownPush, f.ShutdownPush)
@@ -298,8 +300,9 @@ func (c Config) Validate(push bool) error {
 		bad("allowed_memory: must not be negative")
 	}
 	for _, r := range c.Roots {
-		if !strings.HasPrefix(r, "/") || strings.Contains(r, "..") {
-			bad("roots: %q must be a cgroup path from the hierarchy's root, like /system.slice", r)
+		_, err := path.Match(r, "")
+		if rel := strings.Trim(r, "/"); rel == "" || err != nil || slices.Contains(strings.Split(rel, "/"), "..") {
+			bad("roots: %q is not a glob pattern of cgroups below the hierarchy's root, like \"system.slice/jupyter-*.service\"", r)
 		}
 	}
 	if c.Mountinfo == "" {

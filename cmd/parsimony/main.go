@@ -45,6 +45,7 @@ func commands() []command {
 		{"export", "export a period's statements: csv, json, html, pdf, or Open OnDemand balances", runExport},
 		{"config", "check a configuration file: config check FILE", runConfig},
 		{"token", "create an API token (e.g. an agent's ingest token bound to its host): token create …", runToken},
+		{"agent", "the cgroup agent of a shared machine: sample per-user usage, spool, push to the server (docs/agent.md)", runAgent},
 		{"healthcheck", "exit 0 if a running server answers ready (for container health checks)", runHealthcheck},
 	}
 }
