@@ -131,6 +131,9 @@ func (a *Accountant) Add(s Snapshot) []ledger.Record {
 	a.generation++
 	for i := range s.Cgroups {
 		r := &s.Cgroups[i]
+		if r.Path == "" {
+			continue // no path, no record key: the reader never makes one
+		}
 		if a.started {
 			a.account(r, t)
 		}

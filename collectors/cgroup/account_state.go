@@ -150,16 +150,25 @@ func RestoreAccountant(cfg AccountConfig, state []byte) (*Accountant, error) {
 		return nil, fmt.Errorf("cgroup accounting state has %s windows, the configuration %s",
 			time.Duration(s.WindowUsec)*time.Microsecond, time.Duration(a.window)*time.Microsecond)
 	}
+	if !inLedgerYears(s.LastAt) {
+		return nil, fmt.Errorf("read cgroup accounting state: last snapshot at %d µs, outside the years 1970–9999", s.LastAt)
+	}
 	a.started, a.lastAt = s.Started, s.LastAt
 	for _, c := range s.Cgroups {
 		if c == nil {
 			return nil, errors.New("read cgroup accounting state: a null cgroup")
+		}
+		if c.Path == "" || !inLedgerYears(c.At) {
+			return nil, fmt.Errorf("read cgroup accounting state: cgroup %q read at %d µs", c.Path, c.At)
 		}
 		a.cgroups[instanceKey{c.Path, c.Inode}] = c
 	}
 	for _, w := range s.Windows {
 		if w == nil {
 			return nil, errors.New("read cgroup accounting state: a null window")
+		}
+		if w.Path == "" || w.Index < 0 || w.Index > maxMicros/a.window-1 || !inLedgerYears(w.LastAt) {
+			return nil, fmt.Errorf("read cgroup accounting state: window %d of %q", w.Index, w.Path)
 		}
 		if !finite(w.CPUAllowedUsec) || !finite(w.GPUUsedUsec) {
 			return nil, fmt.Errorf("read cgroup accounting state: window %d of %s has a non-finite total", w.Index, w.Path)
@@ -174,6 +183,12 @@ func RestoreAccountant(cfg AccountConfig, state []byte) (*Accountant, error) {
 	}
 	return a, nil
 }
+
+// maxMicros is the end of the ledger's last year, 9999, in Unix microseconds
+// (time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()).
+const maxMicros = 253_402_300_800_000_000
+
+func inLedgerYears(us int64) bool { return us >= 0 && us < maxMicros }
 
 func lessWindow(x, y *windowTotals) bool {
 	if x.Path != y.Path {

@@ -156,7 +156,7 @@ func TestAccountant(t *testing.T) {
 		{
 			name: "missing from the snapshot that closed its window: the delta goes to the open window, the closed record stays",
 			snaps: []Snapshot{snap(50*m, reading(u, 7, 0)), snap(58*m, reading(u, 7, 80)),
-				snap(61*m), snap(64*m, reading(u, 7, 140))},
+				snap(61 * m), snap(64*m, reading(u, 7, 140))},
 			want: []want{{key: u + " cpu 0s", quantity: 80, alloc: 80, used: 80},
 				{key: u + " cpu 1h0m0s", quantity: 60, alloc: 60, used: 60}},
 		},
@@ -668,4 +668,10 @@ func BenchmarkAdd500(b *testing.B) {
 		}
 		a.Add(Snapshot{At: now, Cgroups: rs})
 	}
+	b.StopTimer()
+	state, err := a.MarshalState()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(state)), "state-bytes")
 }
