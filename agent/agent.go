@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,6 +50,8 @@ type Agent struct {
 	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
+
+	metricsAddr atomic.Value // string: where metrics are served, once they are
 }
 
 // New opens the agent's spool in cfg.StateDir (cut after a torn entry, as
@@ -69,6 +72,13 @@ func New(cfg Config, sampler Sampler, log *slog.Logger, version string) (*Agent,
 
 // Metrics are the agent's metrics (for tests, and for serving elsewhere).
 func (a *Agent) Metrics() *Metrics { return a.metrics }
+
+// MetricsAddr is the address metrics are served on ("" before Run has
+// started serving them, or when MetricsListen is empty).
+func (a *Agent) MetricsAddr() string {
+	s, _ := a.metricsAddr.Load().(string)
+	return s
+}
 
 // Spool is the agent's spool.
 func (a *Agent) Spool() *Spool { return a.spool }
@@ -201,6 +211,7 @@ func (a *Agent) serveMetrics() (func(), error) {
 			a.log.Error("metrics server stopped", "err", err)
 		}
 	}()
+	a.metricsAddr.Store(ln.Addr().String())
 	a.log.Info("serving metrics", "addr", ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ type fakeServer struct {
 	srv  *httptest.Server
 
 	mu       sync.Mutex
+	down     bool
 	answers  []int // statuses to answer next, in order; 200 once they run out
 	delay    time.Duration
 	latest   map[string]usagebatch.Record
@@ -39,49 +39,29 @@ const testToken = "pat_test"
 func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
 	f := &fakeServer{t: t, latest: map[string]usagebatch.Record{}, versions: map[string][]int64{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	f.start(ln)
-	t.Cleanup(f.stop)
+	f.srv = httptest.NewServer(http.HandlerFunc(f.handle))
+	f.addr = f.srv.Listener.Addr().String()
+	t.Cleanup(f.srv.Close)
 	return f
 }
 
 func (f *fakeServer) url() string { return "http://" + f.addr }
 
-func (f *fakeServer) start(ln net.Listener) {
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.handle))
-	f.srv.Listener.Close()
-	f.srv.Listener = ln
-	f.srv.Start()
-}
-
-// stop takes the server away: connections are refused until restart.
+// stop takes the server away: every connection is closed at once, unanswered,
+// until restart. (Closing the listener instead would free the port for
+// another test's server, which would then answer this test's agent.)
 func (f *fakeServer) stop() {
-	if f.srv != nil {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-		f.srv = nil
-	}
+	f.mu.Lock()
+	f.down = true
+	f.mu.Unlock()
+	f.srv.CloseClientConnections()
 }
 
-// restart brings the server back on the same address.
+// restart brings the server back.
 func (f *fakeServer) restart() {
-	f.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may take a moment to be free again
-		if ln, err = net.Listen("tcp", f.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.start(ln)
+	f.mu.Lock()
+	f.down = false
+	f.mu.Unlock()
 }
 
 func (f *fakeServer) answer(statuses ...int) {
@@ -92,6 +72,13 @@ func (f *fakeServer) answer(statuses ...int) {
 
 func (f *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	f.posts++
 	status := http.StatusOK
 	if len(f.answers) > 0 {

@@ -47,12 +47,15 @@ func TestClientPostAnswers(t *testing.T) {
 	}
 	srv.check()
 
-	// No server: a network error, retried.
+	// No answer (connections closed), and no server (connection refused:
+	// nothing listens on port 1): network errors, retried.
 	srv.stop()
-	_, err = c.Post(ctx, recs)
-	var pe *PushError
-	if !errors.As(err, &pe) || pe.Code != "network" || pe.Refused {
-		t.Errorf("server away: %v", err)
+	for _, c := range []*Client{c, NewClient("http://127.0.0.1:1", tokenFile(t), 2*time.Second, "test")} {
+		_, err = c.Post(ctx, recs)
+		var pe *PushError
+		if !errors.As(err, &pe) || pe.Code != "network" || pe.Refused {
+			t.Errorf("server away: %v", err)
+		}
 	}
 }
 
