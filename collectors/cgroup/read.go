@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -543,16 +542,20 @@ func isGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV)
 }
 
+// dirInode stats a cgroup directory for its inode, through syscall.Stat so a
+// read of hundreds of cgroups does not allocate an os.FileInfo for each.
 func dirInode(dir string) (uint64, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return 0, err
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(dir, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "stat", Path: dir, Err: err}
+		}
+		return st.Ino, nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, fmt.Errorf("%s: no inode in stat", dir)
-	}
-	return st.Ino, nil
 }
 
 // maxFileSize bounds what readFile reads: cgroup files are a few lines; a
@@ -560,13 +563,15 @@ func dirInode(dir string) (uint64, error) {
 const maxFileSize = 1 << 20
 
 // readFile reads a small file into the Reader's buffer; the result is valid
-// until the next read.
+// until the next read. It uses the system calls directly: os.Open's *File
+// (and its registration with the runtime's poller, useless for cgroupfs and
+// procfs) was most of a read's allocations.
 func (r *Reader) readFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	fd, err := openRetry(name)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	defer f.Close()
+	defer syscall.Close(fd)
 	n := 0
 	for {
 		if n == len(r.buf) {
@@ -575,13 +580,25 @@ func (r *Reader) readFile(name string) ([]byte, error) {
 			}
 			r.buf = append(r.buf, make([]byte, len(r.buf))...)
 		}
-		m, err := f.Read(r.buf[n:])
-		n += m
-		if err == io.EOF {
-			return r.buf[:n], nil
+		m, err := syscall.Read(fd, r.buf[n:])
+		if err == syscall.EINTR {
+			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if m <= 0 {
+			return r.buf[:n], nil
+		}
+		n += m
+	}
+}
+
+func openRetry(name string) (int, error) {
+	for {
+		fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			return fd, err
 		}
 	}
 }
