@@ -377,10 +377,11 @@ func (r *Reader) readV2(rel string) (Reading, bool, error) {
 		name string
 		into **uint64
 	}{{"memory.current", &rd.MemoryBytes}, {"memory.peak", &rd.MemoryPeak}} {
-		if data, ok, err = r.readOptional(rel, dir, f.name); err != nil || !ok {
-			if err != nil {
-				return gone(rel, f.name, err)
-			}
+		data, ok, err = r.readOptional(dir, f.name)
+		if err != nil {
+			return gone(rel, f.name, err)
+		}
+		if !ok {
 			continue
 		}
 		v, _, err := parseValue(data)
@@ -390,7 +391,7 @@ func (r *Reader) readV2(rel string) (Reading, bool, error) {
 		*f.into = &v
 	}
 
-	if data, ok, err = r.readOptional(rel, dir, "io.stat"); err != nil {
+	if data, ok, err = r.readOptional(dir, "io.stat"); err != nil {
 		return gone(rel, "io.stat", err)
 	} else if ok {
 		if rd.IO, err = parseIOStat(data); err != nil {
@@ -398,7 +399,7 @@ func (r *Reader) readV2(rel string) (Reading, bool, error) {
 		}
 	}
 
-	if data, ok, err = r.readOptional(rel, dir, "cpu.max"); err != nil {
+	if data, ok, err = r.readOptional(dir, "cpu.max"); err != nil {
 		return gone(rel, "cpu.max", err)
 	} else if ok {
 		if rd.CPULimitCores, err = parseCPUMax(data); err != nil {
@@ -406,7 +407,7 @@ func (r *Reader) readV2(rel string) (Reading, bool, error) {
 		}
 	}
 
-	if data, ok, err = r.readOptional(rel, dir, "memory.max"); err != nil {
+	if data, ok, err = r.readOptional(dir, "memory.max"); err != nil {
 		return gone(rel, "memory.max", err)
 	} else if ok {
 		v, unlimited, err := parseValue(data)
@@ -452,7 +453,7 @@ func (r *Reader) readV1(rel string) (Reading, bool, error) {
 			name string
 			into **uint64
 		}{{"memory.usage_in_bytes", &rd.MemoryBytes}, {"memory.max_usage_in_bytes", &rd.MemoryPeak}} {
-			data, ok, err := r.readOptional(rel, mdir, f.name)
+			data, ok, err := r.readOptional(mdir, f.name)
 			if err != nil {
 				return gone(rel, f.name, err)
 			}
@@ -465,7 +466,7 @@ func (r *Reader) readV1(rel string) (Reading, bool, error) {
 			}
 			*f.into = &v
 		}
-		data, ok, err := r.readOptional(rel, mdir, "memory.limit_in_bytes")
+		data, ok, err := r.readOptional(mdir, "memory.limit_in_bytes")
 		if err != nil {
 			return gone(rel, "memory.limit_in_bytes", err)
 		}
@@ -482,7 +483,7 @@ func (r *Reader) readV1(rel string) (Reading, bool, error) {
 
 	if r.h.CPU.Point != "" {
 		cdir := r.h.CPU.Point + rel
-		quota, okQ, err := r.readOptional(rel, cdir, "cpu.cfs_quota_us")
+		quota, okQ, err := r.readOptional(cdir, "cpu.cfs_quota_us")
 		if err != nil {
 			return gone(rel, "cpu.cfs_quota_us", err)
 		}
@@ -493,7 +494,7 @@ func (r *Reader) readV1(rel string) (Reading, bool, error) {
 			}
 		}
 		if q > 0 {
-			period, okP, err := r.readOptional(rel, cdir, "cpu.cfs_period_us")
+			period, okP, err := r.readOptional(cdir, "cpu.cfs_period_us")
 			if err != nil {
 				return gone(rel, "cpu.cfs_period_us", err)
 			}
@@ -514,7 +515,7 @@ func (r *Reader) readV1(rel string) (Reading, bool, error) {
 // readOptional reads a file a cgroup may not have (its controller is off, the
 // kernel is older): ok is false when it is absent. ENODEV, the answer of a
 // removed cgroup's open files, is returned for gone to judge.
-func (r *Reader) readOptional(rel, dir, name string) (data []byte, ok bool, err error) {
+func (r *Reader) readOptional(dir, name string) (data []byte, ok bool, err error) {
 	data, err = r.readFile(dir + "/" + name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -571,6 +572,7 @@ func (r *Reader) readFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
+	// Closing a read-only descriptor has nothing to report that the read did not.
 	defer syscall.Close(fd)
 	n := 0
 	for {
