@@ -28,12 +28,13 @@ func e2ePI(t *testing.T, tb *e2eTab) {
 		}
 	}
 
-	// Home: a card for the lab with its spend.
+	// Home: a card for the lab with what its draft statement bills so far.
 	home := tb.homeCard(lab)
-	if !strings.Contains(home.Text, "Group spend") || !moneyRE.MatchString(home.Text) {
+	if !strings.Contains(home.Text, "To be billed") || !moneyRE.MatchString(home.Text) {
 		t.Errorf("home card of %s shows no spend:\n%s", lab, home.Text)
 	}
 	slug := strings.TrimPrefix(home.Href, "/groups/")
+	homeTotal := tb.text(`[data-testid="group-` + slug + `"] [data-testid=group-spend]`)
 
 	// The dashboard.
 	tb.follow("pi-dashboard", `main section.group-card h2 a[href="`+home.Href+`"]`)
@@ -46,6 +47,8 @@ func e2ePI(t *testing.T, tb *e2eTab) {
 	}
 	if got := tb.text("section.spend .total .amount"); !moneyRE.MatchString(got) {
 		t.Errorf("dashboard spend %q is not an amount", got)
+	} else if got != homeTotal {
+		t.Errorf("dashboard total %s, the home card says %s: one figure for one thing", got, homeTotal)
 	}
 	tb.waitVisible("figure.chart svg[role=img]")
 	cards := tb.cards()

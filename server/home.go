@@ -77,21 +77,9 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		names = append(names, c.Name)
 	}
 	card.Path = strings.Join(names, " › ")
-	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, "res", "user")
-	if err != nil {
+	if err := s.cardSpend(ctx, p, g, win, &card); err != nil {
 		return card, err
 	}
-	card.GroupSpend = s.money(sp.Total)
-	var mine float64
-	ranked := append([]ledger.SpendRow(nil), sp.ByUser...)
-	sort.Slice(ranked, func(i, j int) bool { return ranked[i].Amount > ranked[j].Amount })
-	for i, u := range ranked {
-		if u.UserID == p.UserID {
-			mine = u.Amount
-			card.Rank = fmt.Sprintf("%s of %d", ordinal(i+1), len(ranked))
-		}
-	}
-	card.MySpend = s.money(mine)
 	usage, err := s.ledger.GroupUsage(ctx, g.ID, win.From, win.To, true)
 	if err != nil {
 		return card, err
@@ -109,9 +97,6 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		}
 		card.MyUsage = strings.Join(parts, " · ")
 	}
-	if sp.Total > 0 && mine > 0 {
-		card.MyShare = percent(mine / sp.Total)
-	}
 	bs, err := s.ledger.BudgetStatuses(ctx, g.ID, s.now())
 	if err != nil {
 		return card, err
@@ -124,4 +109,55 @@ func (s *Server) groupCard(ctx context.Context, p *auth.Principal, g ledger.Grou
 		}
 	}
 	return card, nil
+}
+
+// cardSpend fills the card's group figure, the person's own and their rank as the
+// dashboard has them: for a billable group's calendar month, its statement (the
+// total to be billed, the person's apportioned usage on it); otherwise the
+// subtree's spend.
+func (s *Server) cardSpend(ctx context.Context, p *auth.Principal, g ledger.Group, win window, card *views.GroupCard) error {
+	if month, ok := walkMonth(win); ok && g.Billable {
+		w, err := s.ledger.StatementWalk(ctx, g.ID, month)
+		if err != nil {
+			return err
+		}
+		st := w.Statement
+		card.SpendLabel = "To be billed"
+		if w.Final {
+			card.SpendLabel = "Billed"
+		}
+		card.GroupSpend = s.moneyMinor(st.TotalMinor, st.MinorDigits)
+		var mine int64
+		for i, u := range st.Users { // largest first, as the dashboard lists them
+			if u.ID == p.UserID && u.ID != 0 {
+				mine = u.AmountMinor
+				card.Rank = fmt.Sprintf("%s of %d", ordinal(i+1), len(st.Users))
+			}
+		}
+		card.MySpend = s.moneyMinor(mine, st.MinorDigits)
+		if usage := w.UsageMinor + w.LateMinor; usage > 0 && mine > 0 {
+			card.MyShare = percent(float64(mine) / float64(usage))
+		}
+		return nil
+	}
+	sp, err := s.ledger.GroupSpend(ctx, g.ID, win.From, win.To, "res", "user")
+	if err != nil {
+		return err
+	}
+	card.SpendLabel = "Group spend"
+	card.GroupSpend = s.money(sp.Total)
+	var mine float64
+	ranked := append([]ledger.SpendRow(nil), sp.ByUser...)
+	sort.Slice(ranked, func(i, j int) bool { return ranked[i].Amount > ranked[j].Amount })
+	for i, u := range ranked {
+		if u.UserID == p.UserID {
+			mine = u.Amount
+			card.Rank = fmt.Sprintf("%s of %d", ordinal(i+1), len(ranked))
+		}
+	}
+	card.MySpend = s.money(mine)
+	if sp.Total > 0 && mine > 0 {
+		card.MyShare = percent(mine / sp.Total)
+	}
+	return nil
 }

@@ -39,9 +39,9 @@ func testPages() map[string]templ.Component {
 			DemoUsers: []DemoUser{{Login: "pi", Name: "Pat Investigator", Role: "PI of Lab A"}}}),
 		"login-none": Login(LoginPage{Layout: testLayout}),
 		"home": Home(HomePage{Layout: testLayout, Name: "Ada", Period: "November 2026", Groups: []GroupCard{
-			{Slug: "lab-a", Name: "Lab A", Kind: "lab", Path: "University › Physics", Role: "PI", MySpend: "€1.00", GroupSpend: "€3.00",
+			{Slug: "lab-a", Name: "Lab A", Kind: "lab", Path: "University › Physics", Role: "PI", MySpend: "€1.00", GroupSpend: "€3.00", SpendLabel: "Group spend",
 				MyShare: "33%", Rank: "1st of 2", Budget: "€3.00 of €10.00", MyUsage: "10 core-hours"},
-			{Slug: "lab-b", Name: "Lab B", Kind: "lab", Role: "member", MySpend: "€0.00", GroupSpend: "€0.00"}}}),
+			{Slug: "lab-b", Name: "Lab B", Kind: "lab", Role: "member", MySpend: "€0.00", GroupSpend: "€0.00", SpendLabel: "To be billed"}}}),
 		"home-empty": Home(HomePage{Layout: testLayout, Name: "Ada", Period: "November 2026"}),
 		"dashboard": Dashboard(DashboardPage{Layout: testLayout, Slug: "lab-a", Name: "Lab A", Crumbs: testCrumbs, Period: "November 2026",
 			Periods: testPeriods, From: "2026-11-01", To: "2026-11-15", Total: "€3.00",
