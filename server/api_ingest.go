@@ -73,16 +73,10 @@ type ingestState struct {
 	buckets map[string]*bucket
 }
 
-// ingestStates holds each Server's ingestState, made on first use: the ingest
-// API's state lives with its handler rather than in Server's fields.
-var ingestStates sync.Map // *Server → *ingestState
-
-func (s *Server) ingest() *ingestState {
-	if st, ok := ingestStates.Load(s); ok {
-		return st.(*ingestState)
-	}
-	st, _ := ingestStates.LoadOrStore(s, &ingestState{slots: make(chan struct{}, ingestConcurrency), buckets: map[string]*bucket{}})
-	return st.(*ingestState)
+// newIngestState makes a server's ingest limits: a concurrency bound and an
+// empty token bucket per client.
+func newIngestState() *ingestState {
+	return &ingestState{slots: make(chan struct{}, ingestConcurrency), buckets: map[string]*bucket{}}
 }
 
 // bucket is a token bucket: tokens refill at ingestRate a second up to ingestBurst.
@@ -134,7 +128,7 @@ func (s *Server) ingestUsage(w http.ResponseWriter, r *http.Request) error {
 	if !p.Admin {
 		return forbiddenf("ingesting usage is for admins and their ingest tokens")
 	}
-	st := s.ingest()
+	st := s.ingestLimits
 	key := "user:" + strconv.FormatInt(p.UserID, 10)
 	if p.Method == "token" {
 		key = "token:" + strconv.FormatInt(p.TokenID, 10)

@@ -42,6 +42,8 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	auth     *auth.Store
 	authOpts AuthOptions
+	// ingestLimits are the ingest API's rate limits and concurrency bound.
+	ingestLimits *ingestState
 }
 
 // New builds the web app.
@@ -57,7 +59,7 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{ledger: opts.Ledger, log: opts.Logger, siteName: opts.SiteName, now: opts.Now, assets: assets,
-		registry: prometheus.NewRegistry(), authOpts: opts.Auth}
+		registry: prometheus.NewRegistry(), authOpts: opts.Auth, ingestLimits: newIngestState()}
 	s.auth = auth.NewStore(opts.Ledger.Pool(), opts.Now, s.sessionTTL()).WithMaxAge(s.sessionMaxAge())
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "parsimony_http_request_duration_seconds",
