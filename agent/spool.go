@@ -143,15 +143,15 @@ func (s *Spool) openFile() error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	entries, good, err := scanEntries(f)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("spool: read %s: %w", s.path(), err)
-	}
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
+	}
+	entries, good, err := scanEntries(f, info.Size())
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("spool: read %s: %w", s.path(), err)
 	}
 	if info.Size() > good {
 		s.log.Warn("spool: cut off a torn or damaged entry at the end (an interrupted write; its sample is lost, nothing else)",
@@ -175,11 +175,11 @@ func (s *Spool) openFile() error {
 	return nil
 }
 
-// scanEntries reads entries from the start of r and returns them with the
-// offset just after the last whole one. Reading stops at the first entry
+// scanEntries reads entries from the start of r (size bytes long) and returns
+// them with the offset just after the last whole one. Reading stops at the first entry
 // that is short, has a bad magic, length or checksum, or does not follow its
 // predecessor's sequence: everything from there on is unusable.
-func scanEntries(r io.ReadSeeker) ([]entryRef, int64, error) {
+func scanEntries(r io.ReadSeeker, size int64) ([]entryRef, int64, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, 0, err
 	}
@@ -196,7 +196,7 @@ func scanEntries(r io.ReadSeeker) ([]entryRef, int64, error) {
 			return entries, off, nil // end of file or a torn header
 		}
 		seq, length, sum, ok := parseHeader(hdr[:])
-		if !ok || seq <= prev {
+		if !ok || seq <= prev || off+entryHeader+int64(length) > size {
 			return entries, off, nil
 		}
 		payload = slices.Grow(payload[:0], int(length))[:length]
@@ -210,9 +210,9 @@ func scanEntries(r io.ReadSeeker) ([]entryRef, int64, error) {
 		if err := json.Unmarshal(payload, &recs); err != nil {
 			return entries, off, nil
 		}
-		size := int64(entryHeader) + int64(length)
-		entries = append(entries, entryRef{seq: seq, off: off, size: size, records: len(recs)})
-		off += size
+		n := int64(entryHeader) + int64(length)
+		entries = append(entries, entryRef{seq: seq, off: off, size: n, records: len(recs)})
+		off += n
 		prev = seq
 	}
 }
