@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/ledger"
+	"github.com/parsimony-hpc/parsimony/usagebatch"
 )
 
 // generator walks the history day by day and hour by hour, making up the usage of
@@ -32,6 +33,15 @@ type generator struct {
 
 	subs []submission
 	id   []byte // scratch for external ids
+
+	// The shared machines: each one's agent, a random stream of their own (so that
+	// what happens on them moves no other source's numbers), the CPU their
+	// cgroups' counters grew by in all (microseconds, for the tests), and scratch
+	// for the agents' batches.
+	hosts         []*hostAgent
+	hostRand      *rand.Rand
+	cgroupCPUUsec uint64
+	wire          []usagebatch.Record
 }
 
 type submission struct {
@@ -42,9 +52,14 @@ type submission struct {
 
 func newGenerator(p *plan, seed uint64, totalJobs int64, batchSize int) *generator {
 	r := rand.New(rand.NewPCG(seed, 0x5eed0002))
-	return &generator{
+	g := &generator{
 		p: p, cal: newCalendar(r, p, totalJobs), r: r, nowSec: p.historySeconds(), batchSize: batchSize,
+		hostRand: rand.New(rand.NewPCG(seed, 0x5eed0003)),
 	}
+	for _, h := range p.hosts {
+		g.hosts = append(g.hosts, newHostAgent(h, p.people, p.start))
+	}
+	return g
 }
 
 func (g *generator) at(sec int64) time.Time { return g.p.start.Add(time.Duration(sec) * time.Second) }
@@ -88,7 +103,9 @@ func (g *generator) run(ctx context.Context) error {
 				}
 			}
 		}
-		g.cgroupDay(d)
+		if err := g.cgroupDay(d); err != nil {
+			return err
+		}
 		g.jhubDay(d)
 		g.storageDay(d)
 		if err := g.maybeFlush(ctx); err != nil {
@@ -335,14 +352,20 @@ func (g *generator) submit(c *cluster, sub submission) {
 	}
 }
 
-// cgroupDay makes the shared machines' per-user records of one day: one per user and
-// day, or per user and hour on hosts whose agent reports hourly.
-func (g *generator) cgroupDay(d dayPlan) {
-	r := g.r
+// cgroupDay makes what happens on the shared machines in one day: who logs in,
+// when and for how long, and how busy they are while there; each machine's
+// agent samples it and sends its records (hosts_agent.go). On most machines
+// people log in once, some time in the working day, for a few busy hours; on
+// "hourly" ones they come and go by the hour in working hours, each return a
+// new login. Weekends are quiet.
+func (g *generator) cgroupDay(d dayPlan) error {
+	r := g.hostRand
 	weekend := d.weekday == time.Saturday || d.weekday == time.Sunday
-	for _, h := range g.p.hosts {
-		for _, u := range h.users {
-			px := g.p.people[u.person]
+	base := g.p.start.Unix()
+	endAt := d.end
+	for hi, h := range g.p.hosts {
+		a := g.hosts[hi]
+		for ui, u := range h.users {
 			prob := u.prob
 			if weekend {
 				prob *= 0.15
@@ -350,32 +373,17 @@ func (g *generator) cgroupDay(d dayPlan) {
 			if !g.active(u.person, d.startSec) || r.Float64() >= prob {
 				continue
 			}
-			id := "/user.slice/user-" + strconv.Itoa(px.uid) + ".slice"
-			emit := func(from, to int64, busySecs float64) {
-				cores := math.Min(u.cores*math.Exp(0.5*r.NormFloat64()), float64(h.cores))
-				memory := u.memGiB * float64(gib) * math.Exp(0.3*r.NormFloat64())
-				rec := ledger.Record{
-					Source: ledger.SourceCgroup, Cluster: h.name, ExternalID: id,
-					Start: g.at(from), End: g.at(to), Account: u.group, User: px.login,
-				}
-				if to == g.nowSec {
-					rec.End = g.p.now
-				}
-				cpu := rec
-				cpu.Resource = ledger.ResourceCPU
-				cpu.Quantity = int64(cores * busySecs)
-				cpu.Allocated, cpu.Used = cpu.Quantity, cpu.Quantity
-				g.add(cpu)
-				mem := rec
-				mem.Resource = ledger.ResourceMemory
-				mem.Quantity = int64(memory * busySecs)
-				mem.Allocated, mem.Used = mem.Quantity, mem.Quantity
-				g.add(mem)
+			load := func(busy float64) (cores, memory float64) {
+				cores = math.Min(u.cores*math.Exp(0.5*r.NormFloat64()), float64(h.cores)) * busy
+				return cores, u.memGiB * float64(gib) * math.Exp(0.3*r.NormFloat64())
 			}
 			if !h.hourly {
-				length := float64(d.endSec - d.startSec)
-				busy := math.Min(clamp(3*3600*math.Exp(0.8*r.NormFloat64()), 360, length), length)
-				emit(d.startSec, d.endSec, busy)
+				login := base + d.startSec + 7*3600 + r.Int64N(8*3600)
+				login -= login % agentInterval
+				stay := clamp(3*3600*math.Exp(0.8*r.NormFloat64()), agentInterval, day)
+				logout := min(login+int64(stay), base+d.endSec)
+				cores, memory := load(1)
+				a.login(ui, login, logout, cores, memory)
 				continue
 			}
 			for s := d.firstSlot; s < d.firstSlot+d.slots; s++ {
@@ -384,10 +392,15 @@ func (g *generator) cgroupDay(d dayPlan) {
 				if hour < 8 || hour >= 19 || r.Float64() >= 0.6 {
 					continue
 				}
-				emit(sl.at, sl.at+sl.length, float64(sl.length)*(0.2+0.8*r.Float64()))
+				cores, memory := load(0.2 + 0.8*r.Float64())
+				a.login(ui, base+sl.at, base+sl.at+sl.length, cores, memory)
 			}
 		}
+		if err := g.sendAgentRecords(h.name, g.sampleDay(a, endAt)); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // jhubDay makes the JupyterHub sessions that start on one day: a pod each, billed at
