@@ -22,7 +22,7 @@ import (
 // demo shows what the agent would have sent.
 
 // The seed's agents sample every 15 minutes, far coarser than the agent's default
-// 30 s but plenty for hourly windows and a tenth of the work; they allow two
+// 30 s (a thirtieth of the samples) but plenty for hourly windows; they allow two
 // intervals between readings before memory is no longer integrated, as an agent
 // configured with interval = "15m" and max_gap = "30m" would.
 const (

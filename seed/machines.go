@@ -149,7 +149,7 @@ func unmappedOn(account, cluster string) bool {
 type host struct {
 	name   string
 	cores  int
-	hourly bool // records per hour (else per day)
+	hourly bool // users come and go by the hour in working hours (else one login a day)
 	users  []hostUser
 }
 
