@@ -1,0 +1,5 @@
+//go:build !race
+
+package agente2e
+
+const raceEnabled = false
