@@ -27,6 +27,7 @@ import (
 // configured with interval = "15m" and max_gap = "30m" would.
 const (
 	agentInterval = 15 * 60 // seconds
+	firstInode    = 4026    // any number: only a change of inode matters
 	agentMaxGap   = 2 * agentInterval * time.Second
 	agentWindow   = cgroup.DefaultWindow
 )
@@ -75,7 +76,7 @@ func newHostAgent(h *host, people []*person, start time.Time) *hostAgent {
 	a := &hostAgent{
 		h:         h,
 		acc:       cgroup.NewAccountant(cgroup.AccountConfig{Host: h.name, Window: agentWindow, MaxGap: agentMaxGap}),
-		nextInode: 4026,
+		nextInode: firstInode,
 		latest:    make(map[recordKey]ledger.Record),
 	}
 	for _, u := range h.users {

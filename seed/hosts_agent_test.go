@@ -65,6 +65,8 @@ func TestSharedMachinesThroughAgent(t *testing.T) {
 	var cpu int64
 	var cpuRecords, memory, atNow int
 	hosts := map[string]bool{}
+	type pathDay struct{ path, day string }
+	pathDays := map[string]map[pathDay]bool{}
 	for _, r := range recs {
 		// The JSON the agent sends for the record, as the API received it.
 		want, err := json.Marshal(usagebatch.FromLedger(r))
@@ -89,6 +91,10 @@ func TestSharedMachinesThroughAgent(t *testing.T) {
 			t.Errorf("record %v has user %q, account %q", k, r.User, r.Account)
 		}
 		hosts[r.Cluster] = true
+		if pathDays[r.Cluster] == nil {
+			pathDays[r.Cluster] = map[pathDay]bool{}
+		}
+		pathDays[r.Cluster][pathDay{r.ExternalID, r.Start.In(g.p.loc).Format(time.DateOnly)}] = true
 		switch r.Resource {
 		case ledger.ResourceCPU:
 			cpu += r.Quantity
@@ -107,6 +113,15 @@ func TestSharedMachinesThroughAgent(t *testing.T) {
 	}
 	if len(hosts) != len(g.p.hosts) || memory == 0 || atNow == 0 {
 		t.Errorf("records from %d hosts of %d, %d memory records, %d ending at Now", len(hosts), len(g.p.hosts), memory, atNow)
+	}
+	// On a machine where people come and go by the hour, some log in again the
+	// same day: more logins (cgroups, each with its inode) than user-days.
+	for _, a := range g.hosts {
+		logins := int(a.nextInode - firstInode)
+		if a.h.hourly && logins <= len(pathDays[a.h.name]) {
+			t.Errorf("%s: %d logins over %d user-days; want some users back the same day, in a new cgroup", a.h.name, logins, len(pathDays[a.h.name]))
+		}
+		t.Logf("%s: %d logins over %d user-days", a.h.name, logins, len(pathDays[a.h.name]))
 	}
 	generated := float64(g.cgroupCPUUsec) / 1e6
 	t.Logf("%d records (%d cpu) from %d hosts; cpu %d core-seconds, the counters grew by %.1f", len(recs), cpuRecords, len(hosts), cpu, generated)
