@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: bench-ingest-api bench-web bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
+.PHONY: bench-agent bench-ingest-api bench-web bench-close test-slurm all build demo test vet generate check-generated fmt-check bench bench-ingest bench-seed bench-slurm clean
 
 all: build
 
@@ -66,6 +66,12 @@ bench-ingest-api:
 # The benchmark institution (10 million jobs) into a throwaway database, timed.
 bench-seed:
 	$(GO) run ./internal/cmd/benchseed
+
+# The cgroup agent's footprint: the built binary on a fixture tree of 500 user slices,
+# sampling every second for 60 s (compressed time), pushing to a local sink; prints its
+# CPU per sample (as a share of one core at one sample every 30 s) and its peak RSS.
+bench-agent:
+	$(GO) run ./internal/cmd/benchagent
 
 # A 10-million-line sacct dump through `collect slurm --from-file`, with peak RSS
 # (needs DATABASE_URL pointing at a migrated database; /usr/bin/time from Debian's time).
