@@ -92,8 +92,8 @@ func TestAgentRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	kernel := slice.usageUsec(t) - before
-	if kernel < 500_000 {
-		t.Fatalf("the burner used only %d µs of CPU in 3.5 s: too little to compare", kernel)
+	if kernel < 200_000 {
+		t.Fatalf("the burner used only %d µs of CPU in 3.5 s: too little to compare (is the machine that loaded?)", kernel)
 	}
 
 	// Two more samples (the first may have begun before the burner died), all pushed.
