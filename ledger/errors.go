@@ -71,3 +71,20 @@ func refused(err error, why string) error {
 	}
 	return err
 }
+
+// PostgreSQL's codes for a transaction it rolled back that may succeed if run again.
+const (
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+)
+
+// isRetryable reports whether err is PostgreSQL rolling a transaction back for a
+// deadlock or a serialisation failure: nothing of it was stored, and running it
+// again may succeed.
+func isRetryable(err error) bool {
+	switch pgCode(err) {
+	case pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
+	return false
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sort"
 	"time"
 
@@ -28,6 +30,13 @@ import (
 //
 // Running the same batch again therefore changes nothing, and a crash before the
 // commit leaves nothing behind.
+//
+// Batches of different sources and clusters are stored at the same time: each
+// holds the ingest lock shared and an exclusive lock per (source, cluster) it
+// writes (see lockStreams); rating, closing and re-mapping hold the ingest lock
+// exclusively, so they wait for the batches in flight and see none half stored.
+// A deadlock PostgreSQL breaks anyway (the lock orders below should leave none)
+// rolls the batch back whole, and it is tried again.
 func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 	var c Counts
 	c.Read = int64(len(b.Records) + len(b.Rejects))
@@ -68,82 +77,179 @@ func (l *Ledger) Ingest(ctx context.Context, b Batch) (Counts, error) {
 	if err := l.ensurePartitions(ctx, l.monthsOf(valid)); err != nil {
 		return Counts{}, err
 	}
+	streams := streamLockKeys(valid, rejects)
 	timer.lap("validate")
 
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
-			return fmt.Errorf("take ingest lock: %w", err)
+	// A retried transaction starts again from the counts of validation.
+	validated := c
+	var err error
+	for attempt := 1; ; attempt++ {
+		c = validated
+		err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+			return l.ingestInTx(ctx, tx, b.RunID, rejects, valid, hashes, streams, &c, timer)
+		})
+		if err == nil || attempt == maxIngestAttempts || !isRetryable(err) {
+			break
 		}
-		if err := quarantine(ctx, tx, b.RunID, rejects); err != nil {
-			return err
-		}
-		if len(valid) == 0 {
-			return nil
-		}
-		if err := createStagingTables(ctx, tx); err != nil {
-			return err
-		}
-		stored, err := findStored(ctx, tx, valid)
-		if err != nil {
-			return err
-		}
-		timer.lap("find")
-		var changed, revised []*Record
-		var changedHashes []int64
-		var oldEnds []time.Time
-		for i, r := range valid {
-			if old, ok := stored[i]; ok {
-				if old.hash == hashes[i] {
-					c.Unchanged++
-					continue
-				}
-				revised = append(revised, r)
-				oldEnds = append(oldEnds, old.end)
-				c.Revised++
-			} else {
-				c.Ingested++
-			}
-			changed = append(changed, r)
-			changedHashes = append(changedHashes, hashes[i])
-		}
-		if len(revised) > 0 {
-			if err := l.deleteRevised(ctx, tx, revised, oldEnds); err != nil {
-				return err
-			}
-			timer.lap("delete revised")
-		}
-		if len(changed) == 0 {
-			return nil
-		}
-		rows, err := l.splitAll(changed, changedHashes)
-		if err != nil {
-			return err
-		}
-		unmapped, err := l.resolve(ctx, tx, changed, rows)
-		if err != nil {
-			return err
-		}
-		c.Unmapped = unmapped
-		timer.lap("split and resolve")
-		if err := insertParts(ctx, tx, b.RunID, rows); err != nil {
-			return err
-		}
-		if err := noteChangedMonths(ctx, tx, l.monthsOf(changed)); err != nil {
-			return err
-		}
-		timer.lap("insert")
-		if err := addToRollups(ctx, tx, rows); err != nil {
-			return err
-		}
-		timer.lap("rollups")
-		return nil
-	})
+		l.log.Warn("ingest batch rolled back by PostgreSQL, trying it again", "attempt", attempt, "err", err)
+	}
 	if err != nil {
 		return Counts{}, fmt.Errorf("ingest batch of %d records: %w", len(b.Records), err)
 	}
 	timer.lap("commit")
 	l.log.Debug("ingested batch", "counts", c.String(), "steps", timer.String())
 	return c, nil
+}
+
+// maxIngestAttempts bounds how often Ingest runs a batch's transaction when
+// PostgreSQL rolls it back for a deadlock or a serialisation failure.
+const maxIngestAttempts = 3
+
+// ingestInTx stores the validated records and the rejects inside tx, adding what
+// became of each record to c.
+func (l *Ledger) ingestInTx(ctx context.Context, tx pgx.Tx, runID int64, rejects []Reject, valid []*Record,
+	hashes []int64, streams []int32, c *Counts, timer *stepTimer) error {
+	if err := lockStreams(ctx, tx, streams); err != nil {
+		return err
+	}
+	if err := quarantine(ctx, tx, runID, rejects); err != nil {
+		return err
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	if err := createStagingTables(ctx, tx); err != nil {
+		return err
+	}
+	stored, err := findStored(ctx, tx, valid)
+	if err != nil {
+		return err
+	}
+	timer.lap("find")
+	var changed, revised []*Record
+	var changedHashes []int64
+	var oldEnds []time.Time
+	for i, r := range valid {
+		if old, ok := stored[i]; ok {
+			if old.hash == hashes[i] {
+				c.Unchanged++
+				continue
+			}
+			revised = append(revised, r)
+			oldEnds = append(oldEnds, old.end)
+			c.Revised++
+		} else {
+			c.Ingested++
+		}
+		changed = append(changed, r)
+		changedHashes = append(changedHashes, hashes[i])
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	// Before the delete, whose trigger notes the old versions' months too: with
+	// every month this batch touches inserted here, in order, the trigger finds
+	// them all inserted by this transaction and never waits on another batch.
+	if err := noteChangedMonths(ctx, tx, l.touchedMonths(changed, revised, oldEnds)); err != nil {
+		return err
+	}
+	if len(revised) > 0 {
+		if err := l.deleteRevised(ctx, tx, revised, oldEnds); err != nil {
+			return err
+		}
+		timer.lap("delete revised")
+	}
+	rows, err := l.splitAll(changed, changedHashes)
+	if err != nil {
+		return err
+	}
+	unmapped, err := l.resolve(ctx, tx, changed, rows)
+	if err != nil {
+		return err
+	}
+	c.Unmapped = unmapped
+	timer.lap("split and resolve")
+	if err := insertParts(ctx, tx, runID, rows); err != nil {
+		return err
+	}
+	timer.lap("insert")
+	if err := addToRollups(ctx, tx, rows); err != nil {
+		return err
+	}
+	timer.lap("rollups")
+	return nil
+}
+
+// streamLockClass is the first key of the transaction-level advisory lock an
+// ingest holds on each (source, cluster) it writes: the two-key form, with a class
+// of its own, so it shares no key with the single-key ledger locks or the
+// collector runs' locks (runLockClass).
+const streamLockClass = 1347572590
+
+// streamLockKeys are the second keys of the stream locks a batch needs, sorted
+// and without repeats: a hash of each (source, cluster) of its records and of its
+// rejects (quarantine rows are keyed by source and cluster too). Two streams that
+// hash alike merely wait for each other.
+func streamLockKeys(valid []*Record, rejects []Reject) []int32 {
+	set := map[int32]bool{}
+	add := func(source, cluster string) {
+		h := fnv.New32a()
+		h.Write([]byte(source))
+		h.Write([]byte{0})
+		h.Write([]byte(cluster))
+		set[int32(h.Sum32())] = true
+	}
+	for _, r := range valid {
+		add(r.Source, r.Cluster)
+	}
+	for _, r := range rejects {
+		add(r.Source, r.Cluster)
+	}
+	keys := make([]int32, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// lockStreams takes the ingest lock shared, then each stream's lock, in the
+// order of keys.
+//
+// Everything a batch writes is either keyed by its own sources and clusters —
+// usage rows (the natural key starts with them), their rollups (rollup_daily's
+// key holds them), quarantine rows — and so written by one batch at a time, or
+// shared, and then written with upserts in one fixed order: the changed months
+// (sorted, before anything else that can wait), then new users (sorted logins).
+// A batch therefore waits only for locks taken in the same order by others and
+// cannot deadlock with another batch.
+//
+// The shared ingest lock is what rating, closing and re-mapping take
+// exclusively: they need usage and the rollups to hold still across streams. It
+// comes first, so a batch never holds a stream while queued behind them.
+func lockStreams(ctx context.Context, tx pgx.Tx, keys []int32) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, lockKey); err != nil {
+		return fmt.Errorf("take ingest lock: %w", err)
+	}
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, $2::int)`, streamLockClass, k); err != nil {
+			return fmt.Errorf("take ingest lock of a source and cluster: %w", err)
+		}
+	}
+	return nil
+}
+
+// touchedMonths lists, sorted, the local months the changed records hold usage in
+// and those the earlier versions of the revised records (ending at oldEnds) held.
+func (l *Ledger) touchedMonths(changed, revised []*Record, oldEnds []time.Time) []time.Time {
+	recs := make([]*Record, 0, len(changed)+len(revised))
+	recs = append(recs, changed...)
+	for j, r := range revised {
+		recs = append(recs, &Record{Start: r.Start, End: oldEnds[j]})
+	}
+	months := l.monthsOf(recs)
+	slices.SortFunc(months, func(a, b time.Time) int { return a.Compare(b) })
+	return months
 }
 
 // monthsOf lists the local months the records hold usage in, for their partitions.
@@ -168,7 +274,9 @@ func (l *Ledger) monthsOf(recs []*Record) []time.Time {
 }
 
 // noteChangedMonths records that usage of these local months changed, so that
-// rating charges the difference for any of them that is closed (late usage).
+// rating charges the difference for any of them that is closed (late usage). The
+// months come sorted, and unnest keeps their order: batches inserting the same new
+// months at once wait for each other in one order, never in a cycle.
 func noteChangedMonths(ctx context.Context, tx pgx.Tx, months []time.Time) error {
 	days := make([]string, len(months))
 	for i, m := range months {
@@ -284,6 +392,32 @@ func (l *Ledger) resolve(ctx context.Context, tx pgx.Tx, valid []*Record, rows [
 			return nil
 		}); err != nil {
 			return 0, fmt.Errorf("resolve users: %w", err)
+		}
+		// A login another batch created at the same time (its insert committed while
+		// this one waited on it) is neither created here nor in this statement's
+		// snapshot; a new statement sees it.
+		var missing []string
+		for _, name := range logins {
+			if _, ok := userIDs[name]; !ok {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			rs, err := tx.Query(ctx, `SELECT id, login FROM users WHERE login = ANY($1)`, missing)
+			if err != nil {
+				return 0, fmt.Errorf("resolve users created meanwhile: %w", err)
+			}
+			if _, err := pgx.ForEachRow(rs, []any{&id, &login}, func() error {
+				userIDs[login] = id
+				return nil
+			}); err != nil {
+				return 0, fmt.Errorf("resolve users created meanwhile: %w", err)
+			}
+			for _, name := range missing {
+				if _, ok := userIDs[name]; !ok {
+					return 0, fmt.Errorf("resolve users: login %q was neither created nor found", name)
+				}
+			}
 		}
 	}
 

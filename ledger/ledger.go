@@ -14,10 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// lockKey serialises the writers of rollups (ingest, re-mapping) so that their
-// read-modify-write of rollup rows never interleaves or deadlocks. Ingest is one
-// set-based statement per step, so a single writer is also the fastest on a small
-// machine.
+// lockKey is the ingest lock. Ingest holds it shared, beside a lock of its own per
+// (source, cluster) (see lockStreams): batches of different streams write disjoint
+// usage and rollup rows, so they are stored side by side. Re-mapping, rating,
+// closing and the creation of partitions hold it exclusively: they read or move
+// usage and rollups across streams, and need them to hold still.
 const lockKey = 0x7061727369 // "parsi"
 
 // DefaultMaxRecordSpan is how long one usage record may last unless configured:

@@ -9,7 +9,7 @@ import (
 )
 
 // billingLockKey serialises rating, closing and rate changes with each other. Rating
-// also takes the ingest lock (lockKey), so the usage it reads holds still.
+// also takes the ingest lock (lockKey) exclusively, so the usage it reads holds still.
 const billingLockKey = lockKey + 1
 
 // ratedUsage is the usage of one month ($1 ≤ start_time < $2), summed per day ×

@@ -39,9 +39,10 @@ const (
 	// and stops a runaway client from taking the server.
 	ingestRate  = 10.0
 	ingestBurst = 50
-	// ingestConcurrency bounds the batches decoded and ingested at once. Ingest
-	// holds one advisory lock per batch, so more at once would only hold pool
-	// connections waiting for it (starving the pages) and memory.
+	// ingestConcurrency bounds the batches decoded and ingested at once. The
+	// ledger stores batches of different machines side by side, but each holds a
+	// pool connection and a batch's memory, and a few keep a small server's cores
+	// busy: more would starve the pages of connections.
 	ingestConcurrency = 4
 )
 
