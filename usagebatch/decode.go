@@ -25,6 +25,17 @@ var ErrTooManyRecords = errors.New("too many records")
 // the caller refuses it all (400, or 413 for ErrTooManyRecords). A record that is
 // JSON but not a valid record is not Split's business: DecodeRecord says why.
 func Split(body []byte) ([]json.RawMessage, error) {
+	if raws, ok := splitPlain(body); ok {
+		if n := len(raws); n > MaxRecords {
+			return nil, fmt.Errorf("%w: the batch has %d records; at most %d are taken in one", ErrTooManyRecords, n, MaxRecords)
+		}
+		return raws, nil
+	}
+	return splitStrict(body)
+}
+
+// splitStrict is Split by encoding/json, for any body.
+func splitStrict(body []byte) ([]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var env struct {
@@ -81,6 +92,16 @@ func DecodeRecord(raw []byte) (Record, error) {
 	if !utf8.Valid(raw) {
 		return Record{}, errors.New("the record is not valid UTF-8")
 	}
+	var w wire
+	if end, ok := plainRecord(raw, skipSpace(raw, 0), &w); ok && skipSpace(raw, end) == len(raw) {
+		return w.check()
+	}
+	return decodeStrict(raw)
+}
+
+// decodeStrict is DecodeRecord by encoding/json, for any record of valid UTF-8
+// within the size.
+func decodeStrict(raw []byte) (Record, error) {
 	if err := checkMembers(raw); err != nil {
 		return Record{}, err
 	}
@@ -90,6 +111,11 @@ func DecodeRecord(raw []byte) (Record, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Record{}, errors.New(describe(err))
 	}
+	return w.check()
+}
+
+// check validates a decoded record and returns it, or every problem found.
+func (w wire) check() (Record, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	text := func(name string, v *string, max int, required bool) string {
