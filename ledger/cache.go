@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,17 +43,30 @@ func (l *Ledger) summaryGeneration(ctx context.Context) (string, error) {
 // cachedRead returns the cached result of read under key for the current
 // generation, reading (and keeping) it when there is none.
 func cachedRead[T any](ctx context.Context, l *Ledger, key string, read func() (T, error)) (T, error) {
-	var zero T
 	gen, err := l.summaryGeneration(ctx)
 	if err != nil {
+		var zero T
 		return zero, err
 	}
+	return cachedReadAt(l, gen, key, read)
+}
+
+// cachedReadAt is cachedRead for a reader inside a transaction, which names the
+// generation its snapshot sees: asking the pool for it would take a second
+// connection while the transaction holds one, and enough such requests at once
+// wait on each other for ever. A result of an older generation than the cache's
+// is returned but not kept.
+func cachedReadAt[T any](l *Ledger, gen, key string, read func() (T, error)) (T, error) {
+	var zero T
 	c := &l.cache
 	c.mu.Lock()
-	if c.gen != gen || len(c.entries) > maxCached {
+	if generationAfter(gen, c.gen) || len(c.entries) > maxCached {
 		c.gen, c.entries = gen, map[string]any{}
 	}
 	v, ok := c.entries[key]
+	if c.gen != gen {
+		ok = false
+	}
 	c.mu.Unlock()
 	if ok {
 		return v.(T), nil
@@ -67,6 +81,17 @@ func cachedRead[T any](ctx context.Context, l *Ledger, key string, read func() (
 	}
 	c.mu.Unlock()
 	return out, nil
+}
+
+// generationAfter says whether generation a is newer than b (a cache that has
+// none yet is older than any).
+func generationAfter(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	if errB != nil {
+		return true
+	}
+	return errA == nil && x > y
 }
 
 func cacheKey(kind string, groupID int64, from, to time.Time, rest ...string) string {

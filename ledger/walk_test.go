@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"context"
 	"errors"
 	"math/big"
 	"testing"
@@ -159,6 +160,36 @@ func TestBudgetProjectsUsageAndCountsOneOffsOnce(t *testing.T) {
 			for _, b := range bs {
 				t.Errorf("%s: spent %s projected %s; want %s and %s", c.g.Slug, b.Spent.FloatString(2), b.Projected.FloatString(2), c.spent, c.projected)
 			}
+		}
+	}
+}
+
+// Many walks at once, more than the pool has connections, all finish: a walk
+// holds one connection for its transaction and must not wait for a second (the
+// home page asks for one per billable group, and a dozen pages at once once hung
+// the pool for good).
+func TestStatementWalksAtOnceDoNotExhaustThePool(t *testing.T) {
+	s, _, lab, _ := walkSetup(t)
+	n := 3 * int(s.l.Pool().Config().MaxConns)
+	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			// A new generation now and then, so some walks read and keep their sums.
+			if i%4 == 0 {
+				if _, err := s.l.Pool().Exec(ctx, `UPDATE settings SET value = (value::bigint + 1)::text WHERE key = 'summary_generation'`); err != nil {
+					errs <- err
+					return
+				}
+			}
+			_, err := s.l.StatementWalk(ctx, lab.ID, day("2026-10-01"))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("%d walks at once: %v", n, err)
 		}
 	}
 }
