@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -265,14 +266,21 @@ func (s *minorSum) int64(digits int, what string) (int64, error) {
 // FormatMinor writes minor units as a decimal amount with thousands separators,
 // e.g. 123456 with 2 digits → "1,234.56".
 func FormatMinor(minor int64, digits int) string {
-	return formatBigMinor(big.NewInt(minor), digits)
+	if minor == math.MinInt64 { // its absolute value is not an int64
+		return formatBigMinor(big.NewInt(minor), digits)
+	}
+	return formatDigits(minor < 0, strconv.FormatInt(max(minor, -minor), 10), digits)
 }
 
 func formatBigMinor(minor *big.Int, digits int) string {
-	neg := minor.Sign() < 0
-	txt := new(big.Int).Abs(minor).String()
-	for len(txt) <= digits {
-		txt = "0" + txt
+	return formatDigits(minor.Sign() < 0, new(big.Int).Abs(minor).String(), digits)
+}
+
+// formatDigits writes the digits of an amount's absolute value in minor units as
+// "1,234.56", with a minus sign if neg.
+func formatDigits(neg bool, txt string, digits int) string {
+	if len(txt) <= digits {
+		txt = strings.Repeat("0", digits-len(txt)+1) + txt
 	}
 	whole, frac := txt[:len(txt)-digits], txt[len(txt)-digits:]
 	out := GroupThousands(whole)
@@ -299,8 +307,46 @@ func FormatFloat(v float64, digits int) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		v = 0
 	}
+	if minor, ok := roundFloatMinor(v, digits); ok {
+		return FormatMinor(minor, digits)
+	}
 	r, _ := new(big.Float).SetFloat64(v).Rat(nil)
 	return FormatAmount(r, digits)
+}
+
+// roundFloatMinor is v in minor units rounded half away from zero, as FormatAmount
+// rounds v's exact value, in integers: v = m·2^e exactly, so v·10^digits is
+// m·10^digits over a power of two. ok is false where that does not fit an int64
+// (more than 3 digits, or |v| of 2^53 and more), for the exact path to handle.
+func roundFloatMinor(v float64, digits int) (minor int64, ok bool) {
+	if digits < 0 || digits > 3 || math.Abs(v) >= 1<<53 {
+		return 0, false
+	}
+	if v == 0 {
+		return 0, true
+	}
+	frac, exp := math.Frexp(math.Abs(v))
+	m := uint64(math.Ldexp(frac, 53)) // |v| = m·2^(exp−53), m < 2^53
+	n := m
+	for range digits {
+		n *= 10 // < 2^53·1000 < 2^63
+	}
+	var q uint64
+	switch k := 53 - exp; {
+	case k <= 0: // an integer already; |v| < 2^53 keeps the shift small
+		q = n << uint(-k)
+	case k >= 64:
+		q = 0 // under a quarter of a unit: n < 2^63 ≤ 2^(k−1)
+	default:
+		q = n >> uint(k)
+		if r := n - q<<uint(k); r >= 1<<uint(k-1) { // half or more: away from zero
+			q++
+		}
+	}
+	if v < 0 {
+		return -int64(q), true
+	}
+	return int64(q), true
 }
 
 // PlainMinor writes minor units as a plain decimal for machines: "-1234.56".
@@ -316,24 +362,76 @@ func PlainMinor(minor int64, digits int) string {
 // The arithmetic is exact at any size; a part over the maximum amount is refused
 // (names(i) says whose it is), never wrapped.
 func apportion(target int64, shares []*big.Rat, digits int, names func(i int) string) ([]int64, error) {
-	out := make([]int64, len(shares))
 	if len(shares) == 0 {
-		return out, nil
+		return []int64{}, nil
 	}
 	scale := new(big.Rat).SetInt(pow10(digits))
-	type frac struct {
-		i int
-		f *big.Rat
-	}
 	parts := make([]*big.Int, len(shares))
-	fracs := make([]frac, len(shares))
-	sum := new(big.Int)
+	fracs := make([]*big.Rat, len(shares))
 	for i, s := range shares {
 		x := new(big.Rat).Mul(s, scale)
 		fl := new(big.Int).Div(x.Num(), x.Denom()) // Euclidean: floor for positive denominators
 		parts[i] = fl
-		sum.Add(sum, fl)
-		fracs[i] = frac{i, new(big.Rat).Sub(x, new(big.Rat).SetInt(fl))}
+		fracs[i] = new(big.Rat).Sub(x, new(big.Rat).SetInt(fl))
+	}
+	order := make([]int, len(shares))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return fracs[b].Cmp(fracs[a]) })
+	return distribute(target, parts, order, digits, names)
+}
+
+// apportionFloats is apportion over float64 shares, to the same minor unit, without
+// rationals: a float is m·2^e exactly, so each share's scaled floor and fraction
+// are integers over a power of two, and fractions compare as integers over the
+// largest of those powers (no gcd at every step, which is most of apportion's
+// time on a dashboard's hundreds of rows). NaN and infinities count as 0.
+func apportionFloats(target int64, shares []float64, digits int, names func(i int) string) ([]int64, error) {
+	if len(shares) == 0 {
+		return []int64{}, nil
+	}
+	scale := pow10(digits)
+	parts := make([]*big.Int, len(shares))
+	rems := make([]*big.Int, len(shares)) // fraction i is rems[i] / 2^shifts[i]
+	shifts := make([]uint, len(shares))
+	var most uint
+	for i, a := range shares {
+		parts[i], rems[i] = new(big.Int), new(big.Int)
+		if a == 0 || math.IsNaN(a) || math.IsInf(a, 0) {
+			continue
+		}
+		frac, exp := math.Frexp(a) // a = frac·2^exp, 0.5 ≤ |frac| < 1
+		m := int64(math.Ldexp(frac, 53))
+		e := exp - 53 // a = m·2^e exactly
+		n := new(big.Int).Mul(big.NewInt(m), scale)
+		if e >= 0 {
+			parts[i].Lsh(n, uint(e))
+			continue
+		}
+		k := uint(-e)
+		parts[i].Rsh(n, k) // arithmetic: the floor, negative shares too
+		rems[i].Sub(n, new(big.Int).Lsh(parts[i], k))
+		shifts[i] = k
+		most = max(most, k)
+	}
+	for i, r := range rems {
+		r.Lsh(r, most-shifts[i])
+	}
+	order := make([]int, len(shares))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return rems[b].Cmp(rems[a]) })
+	return distribute(target, parts, order, digits, names)
+}
+
+// distribute gives parts (the shares' floors, in minor units) the units target has
+// over their sum, in order (largest fraction first), and checks each part's size.
+func distribute(target int64, parts []*big.Int, order []int, digits int, names func(i int) string) ([]int64, error) {
+	sum := new(big.Int)
+	for _, p := range parts {
+		sum.Add(sum, p)
 	}
 	// target is the sum of rounded lines and the shares their exact sum, so what is
 	// left is about half a unit per line: small, but counted exactly.
@@ -342,22 +440,33 @@ func apportion(target int64, shares []*big.Rat, digits int, names func(i int) st
 		return nil, fmt.Errorf("apportion %d minor units over shares that add up to %s: %w", target, sum, ErrTooLarge)
 	}
 	n := left.Int64()
-	sort.SliceStable(fracs, func(a, b int) bool { return fracs[a].f.Cmp(fracs[b].f) > 0 })
-	one := big.NewInt(1)
-	for k := 0; n > 0; k = (k + 1) % len(fracs) {
-		parts[fracs[k].i].Add(parts[fracs[k].i], one)
-		n--
-	}
-	for k := len(fracs) - 1; n < 0; k = (k - 1 + len(fracs)) % len(fracs) {
-		parts[fracs[k].i].Sub(parts[fracs[k].i], one)
-		n++
-	}
-	for i, p := range parts {
-		v, err := checkedMinor(p, digits, names(i))
-		if err != nil {
-			return nil, err
+	// Units left go round the parts from the largest fraction (taken ones from the
+	// smallest): every part gets the whole rounds, then the first few one more, so
+	// a target far from the shares' sum costs no more than a near one.
+	rounds, extra := n/int64(len(order)), n%int64(len(order))
+	if rounds != 0 {
+		r := big.NewInt(rounds)
+		for _, p := range parts {
+			p.Add(p, r)
 		}
-		out[i] = v
+	}
+	one := big.NewInt(1)
+	for k := int64(0); k < extra; k++ {
+		parts[order[k]].Add(parts[order[k]], one)
+	}
+	for k := int64(0); k < -extra; k++ {
+		i := order[len(order)-1-int(k)]
+		parts[i].Sub(parts[i], one)
+	}
+	out := make([]int64, len(parts))
+	limit := maxMinor(digits)
+	for i, p := range parts {
+		if p.CmpAbs(limit) <= 0 {
+			out[i] = p.Int64()
+			continue
+		}
+		_, err := checkedMinor(p, digits, names(i)) // the error, with the part's name
+		return nil, err
 	}
 	return out, nil
 }

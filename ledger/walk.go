@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"time"
 
@@ -182,7 +181,7 @@ func (l *Ledger) walkCharges(ctx context.Context, tx pgx.Tx, w *Walk, month time
 		return fmt.Errorf("read the summaries' generation: %w", err)
 	}
 	key := cacheKey("walk-charges", w.Statement.GroupID, month, month, gen, fmt.Sprint(members))
-	sums, err := cachedRead(ctx, l, key, func() (chargeSums, error) { return readChargeSums(ctx, tx, month, members) })
+	sums, err := cachedReadAt(l, gen, key, func() (chargeSums, error) { return readChargeSums(ctx, tx, month, members) })
 	if err != nil {
 		return err
 	}
@@ -286,12 +285,5 @@ func (l *Ledger) groupStatementInTx(ctx context.Context, tx pgx.Tx, groupID int6
 // add up to total exactly, each within a unit of its amount when the amounts add up
 // to about total. For display figures read as floats (the dashboards' summaries).
 func SplitMinor(total int64, amounts []float64, digits int) ([]int64, error) {
-	shares := make([]*big.Rat, len(amounts))
-	for i, a := range amounts {
-		shares[i] = new(big.Rat)
-		if !math.IsNaN(a) && !math.IsInf(a, 0) {
-			shares[i].SetFloat64(a)
-		}
-	}
-	return apportion(total, shares, digits, func(i int) string { return fmt.Sprintf("share %d of %d", i+1, len(amounts)) })
+	return apportionFloats(total, amounts, digits, func(i int) string { return fmt.Sprintf("share %d of %d", i+1, len(amounts)) })
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +64,7 @@ func (d dashboardData) money(v float64) string { return formatMoney(d.Currency, 
 
 // minor formats minor units in the site's currency.
 func (d dashboardData) minor(v int64) string {
-	return d.money(float64(v) / math.Pow10(d.Digits))
+	return withCurrency(d.Currency, ledger.FormatMinor(v, d.Digits))
 }
 
 // breakdowns are the dashboard's money tables, every row of each.
@@ -104,11 +106,11 @@ func emptyTables(note string) breakdowns {
 // them into t: a share of total in the column after the amount when the table has
 // one.
 func (d dashboardData) fill(t *views.Table, rows []amountRow, total int64) {
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].minor != rows[j].minor {
-			return rows[i].minor > rows[j].minor
+	slices.SortStableFunc(rows, func(a, b amountRow) int {
+		if a.minor != b.minor {
+			return cmp.Compare(b.minor, a.minor)
 		}
-		return strings.Join(rows[i].data, "\x00") < strings.Join(rows[j].data, "\x00")
+		return slices.Compare(a.data, b.data)
 	})
 	withShare := len(t.Head) > 0 && t.Head[len(t.Head)-1] == "Share"
 	for _, r := range rows {

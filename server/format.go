@@ -22,7 +22,11 @@ func (s *Server) money(v float64) string {
 
 // formatMoney formats an amount in currency code with digits decimals.
 func formatMoney(code string, digits int, v float64) string {
-	txt := ledger.FormatFloat(v, digits) // exact at any size: no int64 to wrap
+	return withCurrency(code, ledger.FormatFloat(v, digits)) // exact at any size: no int64 to wrap
+}
+
+// withCurrency writes a formatted amount ("-1,234.56") in currency code: "−€1,234.56".
+func withCurrency(code, txt string) string {
 	neg := strings.HasPrefix(txt, "-")
 	txt = strings.TrimPrefix(txt, "-")
 	if sym, ok := currencySymbols[code]; ok {
