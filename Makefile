@@ -6,8 +6,11 @@ PKGS := ./...
 
 all: build
 
+# bin/parsimony (server, web app, every command) and bin/parsimony-agent (the cgroup
+# agent alone, the binary to install on shared machines; docs/agent.md).
 build:
 	$(GO) build -o bin/parsimony ./cmd/parsimony
+	$(GO) build -o bin/parsimony-agent ./cmd/parsimony-agent
 
 # The web app on a private PostgreSQL with a seeded institution; no configuration.
 demo: build
@@ -67,7 +70,7 @@ bench-ingest-api:
 bench-seed:
 	$(GO) run ./internal/cmd/benchseed
 
-# The cgroup agent's footprint: the built binary on a fixture tree of 500 user slices,
+# The cgroup agent's footprint: parsimony-agent, built, on a fixture tree of 500 user slices,
 # sampling every second for 60 s (compressed time), pushing to a local sink; prints its
 # CPU per sample (as a share of one core at one sample every 30 s) and its peak RSS.
 bench-agent:

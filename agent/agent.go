@@ -12,14 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/parsimony-hpc/parsimony/ledger"
 	"github.com/parsimony-hpc/parsimony/usagebatch"
 )
 
 // Sampler reads the machine. The cgroup collector is the real one (wired in
-// cmd/parsimony); tests use fakes.
+// agent/agentcmd); tests use fakes.
 type Sampler interface {
 	// Sample reads the machine at `at` and returns the records to send: each
 	// window's running total so far, revised on every sample until the window
@@ -202,7 +200,7 @@ func (a *Agent) serveMetrics() (func(), error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {

@@ -1,8 +1,9 @@
-// Package agent is `parsimony agent`: it runs on a shared machine (a big
-// workstation, a login node, a JupyterHub host), samples the machine's usage on
-// a fixed interval through a Sampler (the cgroup collector, wired in
-// cmd/parsimony), and delivers the records to the server's ingest API
-// (POST /api/v1/usage, docs/ingest-api.md).
+// Package agent is the cgroup agent (the parsimony-agent binary, or
+// `parsimony agent`; its command line is package agentcmd): it runs on a
+// shared machine (a big workstation, a login node, a JupyterHub host),
+// samples the machine's usage on a fixed interval through a Sampler (the
+// cgroup collector, wired in agent/agentcmd), and delivers the records to the
+// server's ingest API (POST /api/v1/usage, docs/ingest-api.md).
 //
 // Delivery never depends on the server being there. Every sample is first
 // appended to an on-disk spool (spool.go) and fsync'd; a separate pusher

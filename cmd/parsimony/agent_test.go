@@ -227,7 +227,7 @@ func TestAgentSystemdUnit(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, v, want)
 		}
 	}
-	if start := keys["Service.ExecStart"]; len(start) != 1 || !strings.Contains(start[0], " agent --config ") ||
+	if start := keys["Service.ExecStart"]; len(start) != 1 || !strings.HasPrefix(start[0], "/usr/local/bin/parsimony-agent --config ") ||
 		!strings.Contains(start[0], "--state-dir /var/lib/parsimony-agent") {
 		t.Errorf("ExecStart %q", start)
 	}
@@ -243,7 +243,7 @@ func TestAgentSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	unit := filepath.Join(t.TempDir(), "parsimony-agent.service")
-	os.WriteFile(unit, bytes.ReplaceAll(data, []byte("/usr/local/bin/parsimony"), []byte(self)), 0o644)
+	os.WriteFile(unit, bytes.ReplaceAll(data, []byte("/usr/local/bin/parsimony-agent"), []byte(self)), 0o644)
 	out, err := exec.Command(analyze, "verify", unit).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)

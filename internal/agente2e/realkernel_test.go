@@ -1,44 +1,34 @@
 package agente2e
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/parsimony-hpc/parsimony/agent"
+	"github.com/parsimony-hpc/parsimony/agent/agentcmd"
 	"github.com/parsimony-hpc/parsimony/collectors/cgroup"
-	"github.com/parsimony-hpc/parsimony/ledger"
 )
 
-// cgroupSampler is the agent's Sampler on the real hierarchy, wired as
-// cmd/parsimony wires it: the reader's snapshot through the accountant.
-type cgroupSampler struct {
-	reader *cgroup.Reader
-	acct   *cgroup.Accountant
-}
-
-func (s *cgroupSampler) Sample(ctx context.Context, at time.Time) ([]ledger.Record, []error, error) {
-	snap, err := s.reader.Read(ctx, at)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.acct.Add(snap), snap.Errors, nil
-}
-
-func (s *cgroupSampler) State() ([]byte, error) { return s.acct.MarshalState() }
-
-// counterValue reads one of the agent's counters from its registry.
+// counterValue reads one of the agent's counters from its exposition.
 func counterValue(t *testing.T, m *agent.Metrics, name string) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
+	for line := range strings.Lines(buf.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
 		}
 	}
 	t.Fatalf("the agent has no counter %s", name)
@@ -70,7 +60,7 @@ func TestAgentRealKernel(t *testing.T) {
 	reader := cgroup.NewReader(slice.hierarchy, cgroup.ReaderConfig{Roots: cfg.Roots, Host: true, NoGPU: true})
 	acct := cgroup.NewAccountant(cgroup.AccountConfig{Host: host, Window: cfg.Window})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := agent.New(cfg, &cgroupSampler{reader: reader, acct: acct}, log, "e2e")
+	a, err := agent.New(cfg, &agentcmd.Sampler{Reader: reader, Acct: acct}, log, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
-// Command benchagent measures `parsimony agent`'s footprint against the
-// issue's target: under 20 MB of resident memory and 0.5 % of one core with
+// Command benchagent measures the cgroup agent's footprint (the
+// parsimony-agent binary that docs/agent.md tells sites to install, or with
+// -full `parsimony agent` of the one parsimony binary) against the issue's target: under 20 MB of resident memory and 0.5 % of one core with
 // 500 user cgroups sampled every 30 s.
 //
 // It lays out a cgroup v2 tree of N user slices in a temporary directory
 // (cpu.stat, memory.current, memory.peak, io.stat, cpu.max, memory.max, and
 // the root's cpu.stat for the host's own), with a mountinfo file naming it,
-// builds the parsimony binary and runs the real agent on it as a child
+// builds the agent's binary and runs the real agent on it as a child
 // process, pushing to a sink on 127.0.0.1 that answers as the ingest API
 // does. Between samples it advances every slice's counters, so each sample
 // revises every slice's records. Time is compressed: the agent samples every
@@ -54,6 +55,7 @@ type options struct {
 	warmup   time.Duration
 	at       time.Duration
 	bin      string
+	full     bool
 	keep     bool
 }
 
@@ -64,7 +66,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the measured part runs")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "how long the agent runs before measuring (start-up, the first baseline sample)")
 	flag.DurationVar(&o.at, "at", 30*time.Second, "the real sampling interval the CPU share is reported at")
-	flag.StringVar(&o.bin, "bin", "", "a parsimony binary to run (default: build ./cmd/parsimony)")
+	flag.StringVar(&o.bin, "bin", "", "an agent binary to run (default: build ./cmd/parsimony-agent, or ./cmd/parsimony with -full)")
+	flag.BoolVar(&o.full, "full", false, "measure `parsimony agent` of the full parsimony binary rather than parsimony-agent")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (fixture tree, state, agent log)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,12 +96,15 @@ func run(ctx context.Context, o options) (over bool, err error) {
 		defer os.RemoveAll(dir)
 	}
 
-	bin := o.bin
+	bin, pkg, args := o.bin, "./cmd/parsimony-agent", []string{}
+	if o.full {
+		pkg, args = "./cmd/parsimony", []string{"agent"}
+	}
 	if bin == "" {
-		bin = filepath.Join(dir, "parsimony")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/parsimony")
+		bin = filepath.Join(dir, filepath.Base(pkg))
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 		if out, err := build.CombinedOutput(); err != nil {
-			return false, fmt.Errorf("go build ./cmd/parsimony (run from the repository's root): %v\n%s", err, out)
+			return false, fmt.Errorf("go build %s (run from the repository's root): %w\n%s", pkg, err, out)
 		}
 	}
 
@@ -143,7 +149,7 @@ metrics_listen = %q
 		return false, err
 	}
 	defer logFile.Close()
-	agent := exec.Command(bin, "agent", "--config", config)
+	agent := exec.Command(bin, append(args, "--config", config)...)
 	agent.Stdout, agent.Stderr = logFile, logFile
 	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := agent.Start(); err != nil {
@@ -210,8 +216,8 @@ metrics_listen = %q
 	cpu := time.Duration(cpu1-cpu0) * time.Second / ticksPerSecond
 	perSample := cpu / time.Duration(samples)
 	share := 100 * perSample.Seconds() / o.at.Seconds()
-	fmt.Printf("agent footprint: %d cgroups, %d samples every %s over %s (after %s warm-up), %d records pushed (%d a sample)\n",
-		o.cgroups, samples, o.interval, o.duration, o.warmup, records, records/int64(samples))
+	fmt.Printf("agent footprint (%s): %d cgroups, %d samples every %s over %s (after %s warm-up), %d records pushed (%d a sample)\n",
+		strings.Join(append([]string{filepath.Base(bin)}, args...), " "), o.cgroups, samples, o.interval, o.duration, o.warmup, records, records/int64(samples))
 	fmt.Printf("  CPU: %s in %d samples = %.1f ms a sample → %.3f %% of one core at one sample every %s (target < %.1f %%)\n",
 		cpu, samples, float64(perSample.Microseconds())/1000, share, o.at, targetCPUPercent)
 	fmt.Printf("  memory: peak RSS (VmHWM) %.1f MB, RSS at the end %.1f MB: %.1f MB anonymous (heap, stacks), %.1f MB of the binary's pages (target < %d MB)\n",
