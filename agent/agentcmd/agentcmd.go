@@ -170,7 +170,7 @@ func Run(ctx context.Context, e Env, version string, args []string) error {
 	acctCfg := cgroup.AccountConfig{Host: cfg.Host, Window: cfg.Window, AllowedCores: cfg.AllowedCores,
 		AllowedMemoryBytes: uint64(cfg.AllowedMemoryBytes), MaxGap: cfg.MaxGap}
 	if *once {
-		return once1(ctx, e, reader, cgroup.NewAccountant(acctCfg), *onceWait)
+		return runOnce(ctx, e, reader, cgroup.NewAccountant(acctCfg), *onceWait)
 	}
 
 	tuneMemory()
@@ -223,8 +223,8 @@ func restoreAccountant(log *slog.Logger, cfg agent.Config, acctCfg cgroup.Accoun
 	return acct, nil
 }
 
-// once1 reads a baseline, waits, samples and prints the records.
-func once1(ctx context.Context, e Env, reader *cgroup.Reader, acct *cgroup.Accountant, wait time.Duration) error {
+// runOnce reads a baseline, waits, samples and prints the records.
+func runOnce(ctx context.Context, e Env, reader *cgroup.Reader, acct *cgroup.Accountant, wait time.Duration) error {
 	s := &Sampler{Reader: reader, Acct: acct}
 	_, problems, err := s.Sample(ctx, time.Now())
 	if err != nil {
