@@ -74,8 +74,11 @@ func newE2E(t *testing.T) *e2eEnv {
 	if err != nil {
 		t.Fatal("the end-to-end tests need Chromium (chromium or chromium-browser on PATH): run ./scripts/install-deps.sh")
 	}
-	// One deadline for the whole run, browser included: nothing can hang.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// One deadline for the whole run, browser included, so nothing can hang; each
+	// tab has its own (e2eTimeout). The scenarios run in parallel with the
+	// package's other parallel tests, which on a loaded two-core machine take
+	// minutes before them: the bound is for a hang, not for a slow machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	t.Cleanup(cancel)
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(path),
