@@ -161,10 +161,22 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 			return res, err
 		}
 	}
+	// The dashboards read what summarise just wrote, at once (the generation below
+	// empties their cache). Without statistics — a new installation, the first
+	// months rated, or a month much bigger than the last — the planner takes these
+	// tables for a few rows and joins the subtree's groups to a month of top jobs
+	// by a nested loop over every pair: 20 ms against 1.4 ms at 300,000 jobs.
+	// Autovacuum catches up only a minute or more later. Fresh statistics, here.
+	timer.lap("summaries")
+	for _, t := range summaryTables {
+		if _, err := tx.Exec(ctx, `ANALYZE `+t); err != nil {
+			return res, fmt.Errorf("analyze %s: %w", t, err)
+		}
+	}
+	timer.lap("analyze summaries")
 	if _, err := tx.Exec(ctx, bumpSummaryGeneration); err != nil {
 		return res, fmt.Errorf("bump the summaries' generation: %w", err)
 	}
-	timer.lap("summaries")
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM charges WHERE period = $1 AND rate_id IS NULL`, month).Scan(&res.UnpricedRow); err != nil {
 		return res, err
 	}
@@ -176,6 +188,10 @@ func (l *Ledger) rateInTx(ctx context.Context, tx pgx.Tx, month time.Time) (Rate
 		"late_rows", res.LateRows, "unpriced_rows", res.UnpricedRow, "took", res.Took.Round(time.Millisecond), "steps", timer.String())
 	return res, nil
 }
+
+// summaryTables are what summarise writes and the dashboards read; rating
+// analyses them when it has rewritten them.
+var summaryTables = []string{"group_summary", "group_summary_month", "group_top_jobs", "group_storage"}
 
 // rateLate charges, in the open period, the difference between closed month m's
 // usage rated now and everything charged for m so far (in m itself and as late
