@@ -26,7 +26,8 @@ type summaryCache struct {
 // cheap to recompute, memory is not free).
 const maxCached = 4096
 
-// bumpSummaryGeneration marks the summaries as rewritten, inside rating's transaction.
+// bumpSummaryGeneration marks the summaries as rewritten, inside rating's transaction
+// (and people's names as changed, inside UpsertUser's: see UserNames).
 const bumpSummaryGeneration = `
 	INSERT INTO settings (key, value) VALUES ('summary_generation', '1')
 	ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text`

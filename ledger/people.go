@@ -52,6 +52,11 @@ func (l *Ledger) UpsertUser(ctx context.Context, actor string, u User) (User, er
 		if err != nil {
 			return err
 		}
+		// Pages cache people's names with the summaries (UserNames): a new name is
+		// a new generation, so no page shows the old one.
+		if _, err := tx.Exec(ctx, bumpSummaryGeneration); err != nil {
+			return err
+		}
 		return audit(ctx, tx, actor, "upsert", "user", u.Login, nil, out)
 	})
 	if err != nil {

@@ -114,3 +114,24 @@ func TestUserMembershipsAndFindUsers(t *testing.T) {
 		t.Errorf("demo users %+v", demo)
 	}
 }
+
+// UserNames is cached with the summaries, and a new name is a new generation: the
+// next read names the person anew.
+func TestUserNamesSeeARenameAtOnce(t *testing.T) {
+	s := newSetup(t, "UTC")
+	u, err := s.l.UpsertUser(s.ctx, "test", ledger.User{Login: "ada", DisplayName: "Ada L"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := s.l.UserNames(s.ctx, []int64{u.ID})
+	if err != nil || names[u.ID].DisplayName != "Ada L" {
+		t.Fatalf("names %v, %v", names, err)
+	}
+	if _, err := s.l.UpsertUser(s.ctx, "test", ledger.User{Login: "ada", DisplayName: "Ada Lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	names, err = s.l.UserNames(s.ctx, []int64{u.ID})
+	if err != nil || names[u.ID].DisplayName != "Ada Lovelace" {
+		t.Errorf("after the rename: %v, %v", names[u.ID], err)
+	}
+}

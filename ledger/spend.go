@@ -116,7 +116,17 @@ func (l *Ledger) groupSpend(ctx context.Context, groupID int64, from, to time.Ti
 }
 
 // UserNames maps user ids to their display names (login when none).
+//
+// The answer is cached under the summaries' generation, which rating and every
+// change of a person's names (UpsertUser) move on; callers share the map and must
+// not change it. A dashboard names every person of its group on each view.
 func (l *Ledger) UserNames(ctx context.Context, ids []int64) (map[int64]User, error) {
+	return cachedRead(ctx, l, cacheKey("users", 0, time.Time{}, time.Time{}, fmt.Sprint(ids)), func() (map[int64]User, error) {
+		return l.userNames(ctx, ids)
+	})
+}
+
+func (l *Ledger) userNames(ctx context.Context, ids []int64) (map[int64]User, error) {
 	rows, err := l.pool.Query(ctx, `SELECT id, login, display_name, email FROM users WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("user names: %w", err)
