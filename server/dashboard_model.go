@@ -106,16 +106,21 @@ func emptyTables(note string) breakdowns {
 // them into t: a share of total in the column after the amount when the table has
 // one.
 func (d dashboardData) fill(t *views.Table, rows []amountRow, total int64) {
-	slices.SortStableFunc(rows, func(a, b amountRow) int {
+	order := make([]*amountRow, len(rows)) // sorting pointers moves 8 bytes a swap, not the row
+	for i := range rows {
+		order[i] = &rows[i]
+	}
+	slices.SortStableFunc(order, func(a, b *amountRow) int {
 		if a.minor != b.minor {
 			return cmp.Compare(b.minor, a.minor)
 		}
 		return slices.Compare(a.data, b.data)
 	})
 	withShare := len(t.Head) > 0 && t.Head[len(t.Head)-1] == "Share"
-	for _, r := range rows {
-		cells := append([]string(nil), r.cells...)
-		data := append([]string(nil), r.data...)
+	t.Rows = slices.Grow(t.Rows, len(order))
+	for _, r := range order {
+		cells := append(make([]string, 0, len(r.cells)+3), r.cells...)
+		data := append(make([]string, 0, len(r.data)+3), r.data...)
 		if r.unit != "" { // by resource: the quantity, in its priced unit
 			cells = append(cells, number(r.quantity)+" "+r.unit+"s")
 			data = append(data, strconv.FormatFloat(r.quantity, 'f', 6, 64), r.unit)
