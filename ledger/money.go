@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -391,6 +392,9 @@ func apportionFloats(target int64, shares []float64, digits int, names func(i in
 	if len(shares) == 0 {
 		return []int64{}, nil
 	}
+	if out, ok := apportionFloatsSmall(target, shares, digits); ok {
+		return out, nil
+	}
 	scale := pow10(digits)
 	parts := make([]*big.Int, len(shares))
 	rems := make([]*big.Int, len(shares)) // fraction i is rems[i] / 2^shifts[i]
@@ -424,6 +428,81 @@ func apportionFloats(target int64, shares []float64, digits int, names func(i in
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return rems[b].Cmp(rems[a]) })
 	return distribute(target, parts, order, digits, names)
+}
+
+// apportionFloatsSmall is apportionFloats in int64 arithmetic, for the usual case
+// (money amounts with at most 3 decimals, none tiny or huge): every scaled share
+// m·10^digits fits 63 bits, every fraction's power of two is at most 2^62, so the
+// fractions compare as integers over the largest of them without overflow. ok is
+// false otherwise, for the big-integer path; the result is the same either way.
+func apportionFloatsSmall(target int64, shares []float64, digits int) (out []int64, ok bool) {
+	if digits > 3 {
+		return nil, false
+	}
+	mul := uint64(1)
+	for range digits {
+		mul *= 10
+	}
+	const partLimit = 1 << 50 // parts, their sum and the units left stay far from overflow
+	parts := make([]int64, len(shares))
+	rems := make([]uint64, len(shares))
+	shifts := make([]uint, len(shares))
+	var most uint
+	var sum int64
+	for i, a := range shares {
+		if a == 0 || math.IsNaN(a) || math.IsInf(a, 0) {
+			continue
+		}
+		frac, exp := math.Frexp(math.Abs(a))
+		n := uint64(math.Ldexp(frac, 53)) * mul // < 2^53·1000 < 2^63
+		k := 53 - exp
+		if k <= 0 || k > 62 {
+			return nil, false // a whole number of units past 2^53, or under 2^-9 of one: rare, exact below
+		}
+		p, rem := int64(n>>uint(k)), n&(1<<uint(k)-1)
+		if a < 0 { // the floor of a negative share is one unit lower when it has a fraction
+			p = -p
+			if rem != 0 {
+				p--
+				rem = 1<<uint(k) - rem
+			}
+		}
+		if p > partLimit || p < -partLimit {
+			return nil, false
+		}
+		parts[i], rems[i], shifts[i] = p, rem, uint(k)
+		sum += p
+		most = max(most, uint(k))
+	}
+	for i := range rems {
+		rems[i] <<= most - shifts[i]
+	}
+	order := make([]int, len(shares))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rems[b], rems[a]) })
+	n := target - sum
+	if n > partLimit || n < -partLimit {
+		return nil, false
+	}
+	rounds, extra := n/int64(len(order)), n%int64(len(order))
+	for i := range parts {
+		parts[i] += rounds
+	}
+	for k := int64(0); k < extra; k++ {
+		parts[order[k]]++
+	}
+	for k := int64(0); k < -extra; k++ {
+		parts[order[len(order)-1-int(k)]]--
+	}
+	limit := maxMinor(digits).Int64() // 10^(12+digits) − 1: an int64
+	for _, p := range parts {
+		if p > limit || p < -limit {
+			return nil, false // the big path names the part that is too large
+		}
+	}
+	return parts, true
 }
 
 // distribute gives parts (the shares' floors, in minor units) the units target has
